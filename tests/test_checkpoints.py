@@ -1,0 +1,162 @@
+"""Checkpoint mapping: Google's real checkpoint names, HF import, TF1 export, round trips."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import checkpoints
+from bert_tf.config import BertConfig, preset
+from bert_tf.heads import (BertClassifierModel, BertModel, BertPretrainingModel, BertSpanModel,
+                           BertTaggerModel)
+from conftest import need, run_oracle, simple_ids
+import numpy_bert
+
+CHINESE = "bert_google/chinese_L-12_H-768_A-12"
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog. ||| It was not amused.",
+    "BERT is a bidirectional transformer pretrained on unlabeled text",
+    "Alice was beginning to get very tired of sitting by her sister on the bank",
+]
+
+
+def test_google_chinese_checkpoint_names_and_shapes_are_covered_one_to_one():
+    config = BertConfig.from_json_file(need(f"{CHINESE}/bert_config.json"))
+    google = checkpoints.list_tf1(str(need(f"{CHINESE}/bert_model.ckpt.index"))[:-len(".index")])
+    ours = {n: tuple(v.shape) for n, v in BertPretrainingModel(config).build_for().tf1_weights().items()}
+    assert len(google) == 206
+    assert ours == google
+
+
+@pytest.fixture(scope="module")
+def minilm_tf1(minilm_dir, tmp_path_factory):
+    """MiniLM converted HF -> Google TF1 by the converter's library call."""
+    out = tmp_path_factory.mktemp("minilm_tf1") / "bert_model.ckpt"
+    config, names, ignored = checkpoints.convert_hf_to_tf1(str(minilm_dir), str(out))
+    assert ignored == ["embeddings.position_ids"] or ignored == []
+    return out, config
+
+
+def _inputs(config_dir_vocab, seq=24):
+    return simple_ids(config_dir_vocab, SENTENCES, seq)
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_exact"])
+def test_minilm_through_tf1_matches_numpy_float64(minilm_tf1, act):
+    prefix, config = minilm_tf1
+    assert config.hidden_act == "gelu_exact"  # HF's "gelu" is the erf form
+    config = config.replace(hidden_act=act)
+    model = BertModel(config).build_for()
+    report = checkpoints.load_tf1(model, str(prefix))
+    assert report.missing == [] and len(report.loaded) == 6 * 16 + 7
+    ids, mask, types = _inputs(prefix.parent / "vocab.txt")
+    out = model({"input_ids": ids, "input_mask": mask, "segment_ids": types})
+    weights = checkpoints.read_tf1(str(prefix))
+    seq_ref, pooled_ref, layers_ref = numpy_bert.forward(weights, ids, mask, types, 6, 12, act=act)
+    assert np.abs(out["sequence_output"].numpy() - seq_ref).max() < 1e-5
+    assert np.abs(out["pooled_output"].numpy() - pooled_ref).max() < 1e-5
+    for ours, ref in zip(out["all_layers"], layers_ref):
+        assert np.abs(ours.numpy() - ref).max() < 1e-5
+
+
+def test_minilm_matches_googles_own_modeling_py(minilm_tf1, tmp_path):
+    prefix, config = minilm_tf1
+    config = config.replace(hidden_act="gelu")
+    config_path = tmp_path / "bert_config.json"
+    config.to_json_file(config_path)
+    ids, mask, types = _inputs(prefix.parent / "vocab.txt")
+    np.savez(tmp_path / "in.npz", input_ids=ids, input_mask=mask, segment_ids=types)
+    run_oracle("google_modeling.py", config_path, prefix, tmp_path / "in.npz", tmp_path / "out.npz")
+    google = np.load(tmp_path / "out.npz")
+    model = BertModel(config).build_for()
+    checkpoints.load_tf1(model, str(prefix))
+    out = model({"input_ids": ids, "input_mask": mask, "segment_ids": types})
+    assert np.abs(out["sequence_output"].numpy() - google["sequence_output"]).max() < 1e-5
+    assert np.abs(out["pooled_output"].numpy() - google["pooled_output"]).max() < 1e-5
+    for i, ours in enumerate(out["all_layers"]):
+        assert np.abs(ours.numpy() - google[f"layer_{i}"]).max() < 1e-5
+
+
+def test_minilm_tf1_back_to_hf_is_exact(minilm_dir, minilm_tf1, tmp_path):
+    from safetensors.numpy import load_file
+    prefix, _ = minilm_tf1
+    checkpoints.convert_tf1_to_hf(str(prefix), str(tmp_path / "hf"))
+    original = load_file(str(minilm_dir / "model.safetensors"))
+    back = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    assert set(back) == set(original) - {"embeddings.position_ids"}
+    for name, value in back.items():
+        np.testing.assert_array_equal(value, original[name])
+    hf_config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert hf_config["hidden_act"] == "gelu" and hf_config["num_hidden_layers"] == 6
+    assert (tmp_path / "hf" / "vocab.txt").read_bytes() == (minilm_dir / "vocab.txt").read_bytes()
+
+
+@pytest.mark.parametrize("model_cls,args", [(BertPretrainingModel, ()), (BertSpanModel, ()),
+                                            (BertClassifierModel, (3,)), (BertTaggerModel, (5,))])
+def test_ours_to_tf1_to_ours_is_exact(tmp_path, model_cls, args):
+    config = preset("tiny", vocab_size=99)
+    first = model_cls(config, *args).build_for()
+    checkpoints.save_tf1(first, str(tmp_path / "model.ckpt"), config)
+    second = model_cls(config, *args).build_for()
+    report = checkpoints.load_tf1(second, str(tmp_path / "model.ckpt"))
+    assert report.missing == [] and report.unused == []
+    a, b = checkpoints.model_tf1_arrays(first), checkpoints.model_tf1_arrays(second)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert BertConfig.from_json_file(tmp_path / "bert_config.json") == config
+
+
+def test_report_names_new_heads_and_ignored_optimizer_slots(tmp_path):
+    config = preset("micro", vocab_size=50)
+    arrays = checkpoints.model_tf1_arrays(BertPretrainingModel(config).build_for())
+    arrays["bert/pooler/dense/kernel/adam_m"] = np.zeros([32, 32], np.float32)
+    arrays["global_step"] = np.int64(7)
+    checkpoints.write_tf1(str(tmp_path / "bert_model.ckpt"), arrays)
+    report = checkpoints.load_tf1(BertSpanModel(config).build_for(), str(tmp_path / "bert_model.ckpt"))
+    assert report.missing == ["cls/squad/output_bias", "cls/squad/output_weights"]
+    assert "global_step" in report.unused and "bert/pooler/dense/kernel/adam_m" in report.unused
+    assert "cls/predictions/output_bias" in report.unused
+    assert "not in the checkpoint" in report.summary()
+
+
+def test_mismatched_config_names_variable_and_both_shapes(tmp_path):
+    small = preset("micro", vocab_size=50)
+    checkpoints.save_tf1(BertModel(small).build_for(), str(tmp_path / "bert_model.ckpt"))
+    wider = small.replace(hidden_size=64, num_attention_heads=2)
+    with pytest.raises(checkpoints.CheckpointError) as e:
+        checkpoints.load_tf1(BertModel(wider).build_for(), str(tmp_path / "bert_model.ckpt"))
+    message = str(e.value)
+    assert "bert/embeddings/word_embeddings" in message
+    assert "(50, 32)" in message and "(50, 64)" in message and "bert_config_file" in message
+
+
+def test_missing_checkpoint_and_unrelated_checkpoint_are_clear_errors(tmp_path):
+    model = BertModel(preset("micro", vocab_size=50)).build_for()
+    with pytest.raises(checkpoints.CheckpointError, match="does not exist"):
+        checkpoints.load_tf1(model, str(tmp_path / "nothing.ckpt"))
+    checkpoints.write_tf1(str(tmp_path / "other.ckpt"), {"foo/bar": np.zeros(3, np.float32)})
+    with pytest.raises(checkpoints.CheckpointError, match="none of its variables"):
+        checkpoints.load_tf1(model, str(tmp_path / "other.ckpt"))
+
+
+def test_write_tf1_leaves_nothing_half_written_on_failure(tmp_path):
+    with pytest.raises(Exception):
+        checkpoints.write_tf1(str(tmp_path / "x.ckpt"), {"a": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hf_and_tf1_names_translate_both_ways():
+    config = preset("micro", vocab_size=50)
+    names = list(BertPretrainingModel(config).build_for().tf1_weights())
+    names += ["cls/squad/output_weights", "output_bias"]
+    for name in names:
+        hf, transpose = checkpoints.tf1_to_hf_name(name)
+        assert checkpoints.hf_to_tf1_name(hf) == (name, transpose)
+    assert checkpoints.tf1_to_hf_name("bert/encoder/layer_3/attention/self/query/kernel") == (
+        "encoder.layer.3.attention.self.query.weight", True)
+    assert checkpoints.hf_to_tf1_name("bert.embeddings.LayerNorm.gamma") == (
+        "bert/embeddings/LayerNorm/gamma", False)
+    assert checkpoints.tf1_to_hf_name("cls/squad/output_weights") == ("qa_outputs.weight", False)
