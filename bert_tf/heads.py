@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from bert_tf.config import BertConfig
-from bert_tf.modeling import BertEncoder, Dense, LayerNorm, initializer
+from bert_tf.modeling import BertEncoder, Dense, Dropout, LayerNorm, initializer
 
 
 def gather_indexes(sequence_output, positions):
@@ -191,7 +191,7 @@ class BertClassifierModel(_TaskModel):
     def __init__(self, config: BertConfig, num_labels, **kwargs):
         super().__init__(config, **kwargs)
         self.num_labels = num_labels
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
         self.classifier = OutputProjection(config, num_labels, name="classifier",
                                            dtype=self.dtype_policy)
 
@@ -209,7 +209,7 @@ class BertTaggerModel(_TaskModel):
     def __init__(self, config: BertConfig, num_labels, **kwargs):
         super().__init__(config, **kwargs)
         self.num_labels = num_labels
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
         self.tagger = OutputProjection(config, num_labels, name="tagger", dtype=self.dtype_policy)
 
     def call(self, features, training=False):

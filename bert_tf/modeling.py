@@ -53,6 +53,51 @@ def initializer(config: BertConfig):
 
 
 # ---------------------------------------------------------------------- building blocks
+def _fmix32(h):
+    """MurmurHash3's 32-bit finalizer: a cheap, well-mixing integer hash (uint32 -> uint32)."""
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(16, tf.uint32)))
+    h = h * tf.constant(0x85EBCA6B, tf.uint32)
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(13, tf.uint32)))
+    h = h * tf.constant(0xC2B2AE35, tf.uint32)
+    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(16, tf.uint32)))
+
+
+_GOLDEN = 0x9E3779B1
+
+
+def hashed_dropout_mask(shape, rate, seed):
+    """Boolean keep-mask with P(keep) = 1 - rate, from a counter hash of (element, seed).
+
+    Stateless and deterministic for a given seed, and about 300x cheaper under XLA on a CPU
+    than Philox-based dropout (the RNG dominated a training step): one integer hash per
+    element, fused with the multiply. `seed` is a [2] integer tensor.
+    """
+    seed = tf.cast(seed, tf.uint32)
+    key = _fmix32(seed[0] * tf.constant(_GOLDEN, tf.uint32) + _fmix32(seed[1] + tf.constant(1, tf.uint32)))
+    counter = tf.cast(tf.reshape(tf.range(tf.reduce_prod(shape)), shape), tf.uint32)
+    bits = _fmix32(counter * tf.constant(_GOLDEN, tf.uint32) + key)
+    return bits >= tf.constant(min(int(round(rate * 2 ** 32)), 2 ** 32 - 1), tf.uint32)
+
+
+class Dropout(keras.layers.Layer):
+    """Inverted dropout with `hashed_dropout_mask`; its seed comes from a Keras SeedGenerator.
+
+    The generator's state is a model variable, so it is saved and restored with checkpoints:
+    a resumed run draws the same masks as an uninterrupted one.
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0:
+            return x
+        keep = hashed_dropout_mask(tf.shape(x), self.rate, self.seed_generator.next())
+        return tf.where(keep, x * tf.cast(1.0 / (1.0 - self.rate), x.dtype), tf.zeros_like(x))
+
+
 class Dense(keras.layers.Layer):
     """y = act(x @ kernel + bias) on a [rows, in] matrix; variables `kernel`, `bias`."""
 
@@ -110,7 +155,7 @@ class Embeddings(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         self.layer_norm = LayerNorm(config.layer_norm_eps, name="LayerNorm", dtype=self.dtype_policy)
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         c = self.config
@@ -155,7 +200,7 @@ class SelfAttention(keras.layers.Layer):
         self.query = Dense(config.hidden_size, kernel_initializer=init, name="query", dtype=policy)
         self.key = Dense(config.hidden_size, kernel_initializer=init, name="key", dtype=policy)
         self.value = Dense(config.hidden_size, kernel_initializer=init, name="value", dtype=policy)
-        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob, dtype=policy)
+        self.dropout = Dropout(config.attention_probs_dropout_prob, dtype=policy)
 
     def build(self, input_shape):
         for dense in (self.query, self.key, self.value):
@@ -167,10 +212,22 @@ class SelfAttention(keras.layers.Layer):
         x = tf.reshape(x, [batch, seq, c.num_attention_heads, c.head_size])
         return tf.transpose(x, [0, 2, 1, 3])
 
+    fused = True
+
     def call(self, x, mask_adder, batch, seq, training=False):
-        q = self._heads(self.query(x), batch, seq)
-        k = self._heads(self.key(x), batch, seq)
-        v = self._heads(self.value(x), batch, seq)
+        if self.fused:
+            # One [hidden, 3 * hidden] matmul instead of three: better use of the CPU's cores.
+            kernel = tf.concat([self.query.kernel, self.key.kernel, self.value.kernel], axis=1)
+            bias = tf.concat([self.query.bias, self.key.bias, self.value.bias], axis=0)
+            qkv = tf.matmul(x, kernel) + bias
+            c = self.config
+            qkv = tf.reshape(qkv, [batch, seq, 3, c.num_attention_heads, c.head_size])
+            qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])
+            q, k, v = qkv[0], qkv[1], qkv[2]
+        else:
+            q = self._heads(self.query(x), batch, seq)
+            k = self._heads(self.key(x), batch, seq)
+            v = self._heads(self.value(x), batch, seq)
         scores = tf.matmul(q, k, transpose_b=True)
         scale = 1.0 / math.sqrt(self.config.head_size)
         scores = tf.cast(scores, tf.float32) * scale + tf.cast(mask_adder, tf.float32)
@@ -203,7 +260,7 @@ class TransformerBlock(keras.layers.Layer):
         self.output_dense = Dense(config.hidden_size, kernel_initializer=init, name="output",
                                   dtype=policy)
         self.output_norm = LayerNorm(config.layer_norm_eps, name="output_norm", dtype=policy)
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         c = self.config

@@ -98,3 +98,27 @@ def test_layer_norm_runs_in_float32_under_float16():
     x32 = x.numpy().astype(np.float64)
     ref = (x32 - x32.mean(-1, keepdims=True)) / x32.std(-1, keepdims=True)
     assert np.abs(y.numpy().astype(np.float64) - ref).max() < 0.01
+
+
+def test_hashed_dropout_keeps_one_minus_rate_and_is_deterministic_per_seed():
+    shape = tf.constant([64, 1000])
+    a = modeling.hashed_dropout_mask(shape, 0.1, tf.constant([5, 0])).numpy()
+    b = modeling.hashed_dropout_mask(shape, 0.1, tf.constant([5, 0])).numpy()
+    c = modeling.hashed_dropout_mask(shape, 0.1, tf.constant([5, 1])).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert abs(a.mean() - 0.9) < 0.005 and abs(c.mean() - 0.9) < 0.005
+    # masks of consecutive seeds are independent: P(both dropped) ~ 0.01
+    assert abs((~a & ~c).mean() - 0.01) < 0.002
+    # no structure along rows or columns
+    assert np.abs(a.mean(0) - 0.9).max() < 0.2 and np.abs(a.mean(1) - 0.9).max() < 0.04
+    assert modeling.hashed_dropout_mask(shape, 0.5, tf.constant([1, 2])).numpy().mean() == pytest.approx(0.5, abs=0.01)
+
+
+def test_dropout_layer_preserves_the_mean_and_draws_new_masks_each_call():
+    layer = modeling.Dropout(0.2, seed=3)
+    x = tf.ones([200, 100])
+    first, second = layer(x, training=True).numpy(), layer(x, training=True).numpy()
+    assert set(np.unique(first)) == {0.0, np.float32(1 / 0.8)}
+    assert abs(first.mean() - 1.0) < 0.02
+    assert (first != second).any()
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())

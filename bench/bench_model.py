@@ -1,0 +1,142 @@
+"""Model throughput on this machine: forward and training-step sequences/s, FLOPs, % of peak.
+
+  python bench/bench_model.py [--sizes base,minilm_l6] [--peer]
+
+For each size at batch 8, seq 128, 20 masked positions: our pretraining model's forward pass
+and one training step (forward, backward, AdamW update), XLA-compiled; the FLOPs per
+sequence of that step counted from the shapes; and the fraction of this CPU's fp32 matmul
+peak (a 2048^3 matmul measured in the same run). With --peer, HuggingFace's PyTorch BERT
+(bench/setup_bench_env.sh makes its environment) runs the same shapes in the same run, and
+the ratio ours/peer is printed. Record the output in docs/benchmarks.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import bert_tf  # noqa: E402,F401  (turns on oneDNN before TensorFlow loads)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bert_tf.config import preset  # noqa: E402
+from bert_tf.heads import BertPretrainingModel, classification_loss, masked_lm_loss  # noqa: E402
+
+BATCH, SEQ, PREDICTIONS = 8, 128, 20
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def flops_per_sequence(config, seq=SEQ, predictions=PREDICTIONS):
+    """Matmul FLOPs of one forward pass (x3 for a training step: forward + 2x backward)."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    dense = 2 * seq * (4 * h * h + 2 * h * i)
+    attention = 2 * 2 * seq * seq * h
+    heads = 2 * predictions * (h * h + h * config.vocab_size) + 2 * h * h
+    return layers * (dense + attention) + heads
+
+
+def matmul_peak(n=2048, steps=10):
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    f = tf.function(tf.matmul, jit_compile=True)
+    best = 0.0
+    for _ in range(3):
+        f(a, b).numpy()
+        start = time.perf_counter()
+        for _ in range(steps):
+            r = f(a, b)
+        r.numpy()
+        best = max(best, 2 * n ** 3 * steps / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def _batch(config):
+    rng = np.random.default_rng(0)
+    features = {
+        "input_ids": tf.constant(rng.integers(0, config.vocab_size, [BATCH, SEQ]), tf.int32),
+        "input_mask": tf.ones([BATCH, SEQ], tf.int32),
+        "segment_ids": tf.constant(np.repeat([[0] * 64 + [1] * 64], BATCH, 0), tf.int32),
+        "masked_lm_positions": tf.constant(rng.integers(1, SEQ, [BATCH, PREDICTIONS]), tf.int32),
+    }
+    labels = (tf.constant(rng.integers(0, config.vocab_size, [BATCH, PREDICTIONS]), tf.int32),
+              tf.ones([BATCH, PREDICTIONS]), tf.zeros([BATCH], tf.int32))
+    return features, labels
+
+
+def measure_ours(size, steps, rounds=3):
+    config = preset(size)
+    model = BertPretrainingModel(config).build_for()
+    optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6)
+    features, (ids, weights, nsp) = _batch(config)
+
+    @tf.function(jit_compile=True)
+    def forward():
+        return model(features, training=False)["masked_lm_logits"]
+
+    @tf.function(jit_compile=True)
+    def train():
+        with tf.GradientTape() as tape:
+            out = model(features, training=True)
+            loss = (masked_lm_loss(out["masked_lm_logits"], ids, weights)
+                    + classification_loss(out["next_sentence_logits"], nsp))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    result = {}
+    for name, fn in (("forward", forward), ("train", train)):
+        fn().numpy()
+        best = 0.0
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(steps):
+                r = fn()
+            r.numpy()
+            best = max(best, BATCH * steps / (time.perf_counter() - start))
+        result[name] = best
+    result["gflop_per_seq_train"] = 3 * flops_per_sequence(config) / 1e9
+    return result
+
+
+def measure_peer(size, steps):
+    python = subprocess.run([os.path.join(ROOT, "bench", "setup_bench_env.sh")], check=True,
+                            capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    out = subprocess.run([python, os.path.join(ROOT, "bench", "hf_torch_bert.py"), size,
+                          str(BATCH), str(SEQ), str(PREDICTIONS), str(steps)],
+                         check=True, capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count())))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="minilm_l6,base")
+    parser.add_argument("--peer", action="store_true", help="also run HF PyTorch BERT")
+    args = parser.parse_args()
+    peak = matmul_peak()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"TF {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
+    print(f"fp32 matmul peak (2048^3, XLA): {peak:.0f} GFLOP/s")
+    print(f"batch {BATCH}, seq {SEQ}, {PREDICTIONS} masked positions; best of 3 rounds")
+    for size in args.sizes.split(","):
+        steps = 3 if size in ("base", "large") else 8
+        ours = measure_ours(size, steps)
+        gflop = ours["gflop_per_seq_train"]
+        line = (f"{size:10s} bert_tf   forward {ours['forward']:6.2f} seq/s   train "
+                f"{ours['train']:6.2f} seq/s   {gflop:5.1f} GFLOP/seq (train)   "
+                f"{ours['train'] * gflop / peak:5.1%} of peak")
+        print(line, flush=True)
+        if args.peer:
+            peer = measure_peer(size, steps)
+            print(f"{size:10s} {peer['peer']:9s} forward {peer['forward']:6.2f} seq/s   train "
+                  f"{peer['train']:6.2f} seq/s   ratio ours/peer: forward "
+                  f"{ours['forward'] / peer['forward']:.2f}x, train {ours['train'] / peer['train']:.2f}x",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
