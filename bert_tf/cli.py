@@ -19,11 +19,11 @@ class UserError(ValueError):
 USER_ERRORS = (UserError, ConfigError, CheckpointError, FileNotFoundError)
 
 
-def run_main(main):
+def run_main(main, extra_user_errors=()):
     def guarded(argv):
         try:
             return main(argv)
-        except USER_ERRORS as e:
+        except USER_ERRORS + tuple(extra_user_errors) as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
     app.run(guarded)

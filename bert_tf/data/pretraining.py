@@ -1,0 +1,189 @@
+"""Documents -> pretraining instances: Google's algorithm, random call for random call.
+
+Given the same documents, vocab, flags and `random.Random(seed)`, `create_training_instances`
+makes exactly the instances Google's `create_pretraining_data.py` makes: the same document
+shuffle, dupe-factor passes, short-sequence draws, random-next-sentence choices, truncation
+and 80/10/10 masking (whole-word masking groups a word's `##` pieces, as Google's current
+script does). Everything here is a plain function over Python lists.
+"""
+
+import collections
+import dataclasses
+import random
+
+
+@dataclasses.dataclass
+class MaskingOptions:
+    masked_lm_prob: float = 0.15
+    max_predictions_per_seq: int = 20
+    do_whole_word_mask: bool = False
+
+
+@dataclasses.dataclass
+class Instance:
+    tokens: list
+    segment_ids: list
+    masked_lm_positions: list
+    masked_lm_labels: list
+    is_random_next: bool
+
+
+# ---------------------------------------------------------------------- documents
+def split_documents(lines_tokens):
+    """Tokenized lines (one list per input line; None for a blank line) -> documents.
+
+    Google's rule: a blank line ends a document, a line that tokenizes to nothing is skipped,
+    and empty documents are dropped.
+    """
+    documents = [[]]
+    for tokens in lines_tokens:
+        if tokens is None:
+            documents.append([])
+        elif tokens:
+            documents[-1].append(tokens)
+    return [d for d in documents if d]
+
+
+# ---------------------------------------------------------------------- instances
+def create_training_instances(documents, vocab_words, rng, max_seq_length=128, dupe_factor=10,
+                              short_seq_prob=0.1, masking=MaskingOptions()):
+    """Google's create_training_instances after reading: shuffles `documents` in place."""
+    rng.shuffle(documents)
+    instances = []
+    for _ in range(dupe_factor):
+        for document_index in range(len(documents)):
+            instances.extend(create_instances_from_document(
+                documents, document_index, max_seq_length, short_seq_prob, masking,
+                vocab_words, rng))
+    rng.shuffle(instances)
+    return instances
+
+
+def create_instances_from_document(documents, document_index, max_seq_length, short_seq_prob,
+                                   masking, vocab_words, rng):
+    """Instances (segment A, segment B, is_random_next) from one document."""
+    document = documents[document_index]
+    max_num_tokens = max_seq_length - 3  # [CLS], [SEP], [SEP]
+    target_seq_length = max_num_tokens
+    if rng.random() < short_seq_prob:
+        target_seq_length = rng.randint(2, max_num_tokens)
+
+    instances, chunk, chunk_length, i = [], [], 0, 0
+    while i < len(document):
+        chunk.append(document[i])
+        chunk_length += len(document[i])
+        if i == len(document) - 1 or chunk_length >= target_seq_length:
+            if chunk:
+                tokens_a, tokens_b, is_random_next, unused = _pair_from_chunk(
+                    chunk, documents, document_index, target_seq_length, rng)
+                i -= unused
+                truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
+                instances.append(_instance(tokens_a, tokens_b, is_random_next, masking,
+                                           vocab_words, rng))
+            chunk, chunk_length = [], 0
+        i += 1
+    return instances
+
+
+def _pair_from_chunk(chunk, documents, document_index, target_seq_length, rng):
+    """Split a chunk into A and B, or A and a random B; returns the unused segment count."""
+    a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
+    tokens_a = [t for segment in chunk[:a_end] for t in segment]
+    tokens_b = []
+    if len(chunk) == 1 or rng.random() < 0.5:
+        target_b_length = target_seq_length - len(tokens_a)
+        for _ in range(10):
+            random_document_index = rng.randint(0, len(documents) - 1)
+            if random_document_index != document_index:
+                break
+        random_document = documents[random_document_index]
+        random_start = rng.randint(0, len(random_document) - 1)
+        for j in range(random_start, len(random_document)):
+            tokens_b.extend(random_document[j])
+            if len(tokens_b) >= target_b_length:
+                break
+        return tokens_a, tokens_b, True, len(chunk) - a_end
+    for segment in chunk[a_end:]:
+        tokens_b.extend(segment)
+    return tokens_a, tokens_b, False, 0
+
+
+def _instance(tokens_a, tokens_b, is_random_next, masking, vocab_words, rng):
+    tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
+    segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
+    tokens, positions, labels = create_masked_lm_predictions(tokens, masking, vocab_words, rng)
+    return Instance(tokens, segment_ids, positions, labels, is_random_next)
+
+
+def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
+    """Trim the longer segment, from the front or the back at random, until they fit."""
+    while len(tokens_a) + len(tokens_b) > max_num_tokens:
+        longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
+        if rng.random() < 0.5:
+            del longer[0]
+        else:
+            longer.pop()
+
+
+_Masked = collections.namedtuple("_Masked", ["index", "label"])
+
+
+def create_masked_lm_predictions(tokens, masking, vocab_words, rng):
+    """Google's masking: shuffled candidates (words when whole-word), 80% [MASK], 10% kept,
+    10% a random vocab word. Returns (output tokens, positions, labels)."""
+    candidates = []
+    for i, token in enumerate(tokens):
+        if token in ("[CLS]", "[SEP]"):
+            continue
+        if masking.do_whole_word_mask and candidates and token.startswith("##"):
+            candidates[-1].append(i)
+        else:
+            candidates.append([i])
+    rng.shuffle(candidates)
+    output = list(tokens)
+    num_to_predict = min(masking.max_predictions_per_seq,
+                         max(1, int(round(len(tokens) * masking.masked_lm_prob))))
+    masked, covered = [], set()
+    for index_set in candidates:
+        if len(masked) >= num_to_predict:
+            break
+        if len(masked) + len(index_set) > num_to_predict:
+            continue
+        if any(index in covered for index in index_set):
+            continue
+        for index in index_set:
+            covered.add(index)
+            if rng.random() < 0.8:
+                replacement = "[MASK]"
+            elif rng.random() < 0.5:
+                replacement = tokens[index]
+            else:
+                replacement = vocab_words[rng.randint(0, len(vocab_words) - 1)]
+            output[index] = replacement
+            masked.append(_Masked(index, tokens[index]))
+    masked.sort(key=lambda m: m.index)
+    return output, [m.index for m in masked], [m.label for m in masked]
+
+
+# ---------------------------------------------------------------------- to record values
+def instance_values(instance, vocab, max_seq_length, max_predictions_per_seq):
+    """An instance -> {field: list of numbers}, padded as Google pads."""
+    input_ids = [vocab[t] for t in instance.tokens]
+    pad = max_seq_length - len(input_ids)
+    positions = list(instance.masked_lm_positions)
+    ids = [vocab[t] for t in instance.masked_lm_labels]
+    pred_pad = max_predictions_per_seq - len(positions)
+    return {
+        "input_ids": input_ids + [0] * pad,
+        "input_mask": [1] * len(input_ids) + [0] * pad,
+        "segment_ids": list(instance.segment_ids) + [0] * pad,
+        "masked_lm_positions": positions + [0] * pred_pad,
+        "masked_lm_ids": ids + [0] * pred_pad,
+        "masked_lm_weights": [1.0] * len(ids) + [0.0] * pred_pad,
+        "next_sentence_labels": [1 if instance.is_random_next else 0],
+    }
+
+
+def shard_seed(random_seed, shard_index):
+    """The seed of one shard in parallel mode: a fixed function of the flag and the shard."""
+    return random.Random(f"{random_seed}:{shard_index}").getrandbits(63)

@@ -1,0 +1,282 @@
+"""create_pretraining_data's job: text files -> pretraining TFRecords, reference or parallel.
+
+Reference mode reads every document, then runs Google's algorithm with one
+`random.Random(random_seed)` and writes instances round-robin across the output files: the
+records are Google's, record for record.
+
+Parallel mode splits the documents into `num_output_shards` shards (document k goes to shard
+k mod num_shards), and `num_workers` processes each take whole shards. A worker streams the
+input, keeps only its shard's documents, runs the same algorithm with a seed derived from
+`random_seed` and the shard index, and writes that shard's file. Memory is bounded by a
+shard, not the corpus; the output depends on the seed and the shard count only.
+"""
+
+import dataclasses
+import glob
+import json
+import multiprocessing
+import os
+import random
+import time
+
+from absl import logging
+
+from bert_tf.data import pretraining
+from bert_tf.tokenization import FullTokenizer, check_special_tokens
+
+
+class DataError(ValueError):
+    """Bad input to the data job; the message names the file or flag."""
+
+
+@dataclasses.dataclass
+class JobOptions:
+    input_files: list
+    vocab_file: str
+    output_files: list
+    do_lower_case: bool = True
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    random_seed: int = 12345
+    dupe_factor: int = 10
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    do_whole_word_mask: bool = False
+    gzip_compress: bool = False
+    use_v2_feature_names: bool = False
+    mode: str = "reference"
+    num_workers: int = 1
+    use_fast_tokenizer: bool = True
+
+    @property
+    def masking(self):
+        return pretraining.MaskingOptions(self.masked_lm_prob, self.max_predictions_per_seq,
+                                          self.do_whole_word_mask)
+
+
+# ---------------------------------------------------------------------- flags -> options
+def expand_inputs(patterns):
+    """Comma-separated files and globs -> files, in the order given (each glob sorted)."""
+    files = []
+    for pattern in [p for p in patterns.split(",") if p.strip()]:
+        matches = sorted(glob.glob(pattern.strip())) if glob.has_magic(pattern) else [pattern.strip()]
+        matches = [m for m in matches if os.path.isfile(m)]
+        if not matches:
+            raise DataError(f"--input_file: nothing matches {pattern!r}")
+        files.extend(matches)
+    if not files:
+        raise DataError("--input_file is empty: give one or more files or globs")
+    return files
+
+
+def shard_names(output_dir, num_shards, gzip=False):
+    suffix = ".tfrecord.gz" if gzip else ".tfrecord"
+    return [os.path.join(output_dir, f"part-{i:05d}-of-{num_shards:05d}{suffix}")
+            for i in range(num_shards)]
+
+
+def validate(options: JobOptions):
+    o = options
+    if o.mode not in ("reference", "parallel"):
+        raise DataError(f"--mode={o.mode}: use 'reference' or 'parallel'")
+    if not 0 < o.masked_lm_prob < 1:
+        raise DataError(f"--masked_lm_prob={o.masked_lm_prob} must be in (0, 1)")
+    if not 0 <= o.short_seq_prob <= 1:
+        raise DataError(f"--short_seq_prob={o.short_seq_prob} must be in [0, 1]")
+    if o.max_seq_length < 5:
+        raise DataError(f"--max_seq_length={o.max_seq_length} leaves no room for two segments "
+                        "and [CLS], [SEP], [SEP]; use at least 5")
+    if not 1 <= o.max_predictions_per_seq <= o.max_seq_length - 3:
+        raise DataError(f"--max_predictions_per_seq={o.max_predictions_per_seq} must be between 1 "
+                        f"and {o.max_seq_length - 3} (the tokens a sequence of --max_seq_length="
+                        f"{o.max_seq_length} can hold besides [CLS] and two [SEP])")
+    if o.dupe_factor < 1:
+        raise DataError(f"--dupe_factor={o.dupe_factor} must be at least 1")
+    if o.num_workers < 1:
+        raise DataError(f"--num_workers={o.num_workers} must be at least 1")
+    if not o.output_files:
+        raise DataError("give --output_file (comma list) or --output_dir")
+    for folder in sorted({os.path.dirname(os.path.abspath(f)) for f in o.output_files}):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"output directory {folder} cannot be created: {e.strerror}") from e
+        if not os.access(folder, os.W_OK):
+            raise DataError(f"output directory {folder} is not writable")
+    for path in o.input_files:
+        _check_text_file(path)
+
+
+def _check_text_file(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError as e:
+        raise DataError(f"--input_file {path}: cannot read it ({e.strerror})") from e
+    if b"\x00" in head:
+        raise DataError(f"--input_file {path}: this is not a text file (it contains NUL bytes); "
+                        "inputs are UTF-8 text, one sentence per line")
+
+
+# ---------------------------------------------------------------------- reading
+def iter_raw_documents(input_files):
+    """Yield each document as a list of stripped lines (Google's reading: blank line = break,
+    documents run on across file boundaries, undecodable bytes dropped)."""
+    current = []
+    for path in input_files:
+        with open(path, "rb") as f:
+            for raw in f:
+                line = raw.decode("utf-8", "ignore").strip()
+                if line:
+                    current.append(line)
+                elif current:
+                    yield current
+                    current = []
+    if current:
+        yield current
+
+
+def tokenize_documents(raw_documents, tokenizer, use_fast_tokenizer=True):
+    """Raw documents -> token documents; lines that tokenize to nothing are dropped."""
+    lines = [line for doc in raw_documents for line in doc]
+    tokenized = iter(tokenizer.tokenize_lines(lines, use_fast_path=use_fast_tokenizer))
+    documents = []
+    for doc in raw_documents:
+        segments = [t for t in (next(tokenized) for _ in doc) if t]
+        if segments:
+            documents.append(segments)
+    return documents
+
+
+# ---------------------------------------------------------------------- writing
+@dataclasses.dataclass
+class Stats:
+    documents: int = 0
+    instances: int = 0
+    tokens: int = 0
+    masked_tokens: int = 0
+    random_next: int = 0
+
+    def add(self, other):
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def write_instances(instances, tokenizer, output_files, options: JobOptions, stats: Stats):
+    """Round-robin over the output files, as Google does; files appear only when complete."""
+    from bert_tf.records import AtomicRecordWriter, pretraining_example
+    writers = []
+    try:
+        writers = [AtomicRecordWriter(path, options.gzip_compress) for path in output_files]
+        for index, instance in enumerate(instances):
+            values = pretraining.instance_values(instance, tokenizer.vocab, options.max_seq_length,
+                                                 options.max_predictions_per_seq)
+            writers[index % len(writers)].write(
+                pretraining_example(values, options.use_v2_feature_names))
+            stats.instances += 1
+            stats.tokens += len(instance.tokens)
+            stats.masked_tokens += len(instance.masked_lm_positions)
+            stats.random_next += int(instance.is_random_next)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    for writer in writers:
+        writer.close()
+
+
+def make_tokenizer(options):
+    tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
+    check_special_tokens(tokenizer.vocab, options.vocab_file)
+    return tokenizer
+
+
+def _instances(documents, tokenizer, rng, options):
+    return pretraining.create_training_instances(
+        documents, list(tokenizer.vocab.keys()), rng, options.max_seq_length,
+        options.dupe_factor, options.short_seq_prob, options.masking)
+
+
+# ---------------------------------------------------------------------- the two modes
+def run_reference(options: JobOptions):
+    tokenizer = make_tokenizer(options)
+    start = time.time()
+    documents = tokenize_documents(list(iter_raw_documents(options.input_files)), tokenizer,
+                                   options.use_fast_tokenizer)
+    if not documents:
+        raise DataError(f"--input_file: no text in {', '.join(options.input_files)} (every line "
+                        "is blank or tokenizes to nothing)")
+    logging.info("read %d documents in %.1fs; creating instances", len(documents), time.time() - start)
+    stats = Stats(documents=len(documents))
+    instances = _instances(documents, tokenizer, random.Random(options.random_seed), options)
+    write_instances(instances, tokenizer, options.output_files, options, stats)
+    return stats
+
+
+def _run_shards(args):
+    """Worker: build and write the shards assigned to it; returns their stats."""
+    options, shards, num_shards = args
+    tokenizer = make_tokenizer(options)
+    results = []
+    for shard in shards:
+        raw = [doc for k, doc in enumerate(iter_raw_documents(options.input_files))
+               if k % num_shards == shard]
+        documents = tokenize_documents(raw, tokenizer, options.use_fast_tokenizer)
+        stats = Stats(documents=len(documents))
+        if documents:
+            rng = random.Random(pretraining.shard_seed(options.random_seed, shard))
+            instances = _instances(documents, tokenizer, rng, options)
+            write_instances(instances, tokenizer, [options.output_files[shard]], options, stats)
+        else:
+            write_instances([], tokenizer, [options.output_files[shard]], options, stats)
+        results.append((shard, stats))
+    return results
+
+
+def run_parallel(options: JobOptions):
+    num_shards = len(options.output_files)
+    make_tokenizer(options)  # fail early on a bad vocab
+    if next(iter_raw_documents(options.input_files), None) is None:
+        raise DataError(f"--input_file: no text in {', '.join(options.input_files)}")
+    workers = min(options.num_workers, num_shards)
+    # Shards are dealt out in rounds so that progress is reported as they finish.
+    tasks = [(options, [s], num_shards) for s in range(num_shards)]
+    stats, done, start = Stats(), 0, time.time()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        for results in pool.imap_unordered(_run_shards, tasks):
+            for _, shard_stats in results:
+                stats.add(shard_stats)
+                done += 1
+            elapsed = time.time() - start
+            eta = elapsed / done * (num_shards - done)
+            logging.info("shards %d/%d, %d documents (%.0f/s), %d instances written, ETA %.0fs",
+                         done, num_shards, stats.documents, stats.documents / max(elapsed, 1e-9),
+                         stats.instances, eta)
+    if stats.documents == 0:
+        raise DataError(f"--input_file: no text in {', '.join(options.input_files)}")
+    return stats
+
+
+def run(options: JobOptions, summary_path=None):
+    """Validate, run the chosen mode, write the summary JSON; returns the summary dict."""
+    validate(options)
+    start = time.time()
+    stats = run_reference(options) if options.mode == "reference" else run_parallel(options)
+    summary = {"mode": options.mode, "files": options.output_files,
+               "seconds": round(time.time() - start, 2), **dataclasses.asdict(stats),
+               "max_seq_length": options.max_seq_length,
+               "max_predictions_per_seq": options.max_predictions_per_seq,
+               "random_seed": options.random_seed, "dupe_factor": options.dupe_factor,
+               "do_whole_word_mask": options.do_whole_word_mask,
+               "use_v2_feature_names": options.use_v2_feature_names}
+    summary_path = summary_path or os.path.join(os.path.dirname(os.path.abspath(options.output_files[0])),
+                                                "pretraining_data_summary.json")
+    tmp = summary_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    os.replace(tmp, summary_path)
+    logging.info("wrote %d instances (%d tokens, %d masked) to %d file(s) in %.1fs; summary: %s",
+                 stats.instances, stats.tokens, stats.masked_tokens, len(options.output_files),
+                 summary["seconds"], summary_path)
+    return summary

@@ -1,0 +1,259 @@
+"""Google's BERT tokenization, exactly, with a tensorflow-text fast path where it agrees.
+
+`FullTokenizer` reproduces Google's `tokenization.py` token for token: text cleaning,
+CJK characters as single tokens, lower-casing and accent stripping when uncased, punctuation
+splitting, then greedy longest-match-first WordPiece with `[UNK]` and a 200-character word
+limit.
+
+`tokenize_lines()` tokenizes many lines at once through `tensorflow_text.FastBertTokenizer`
+(about 40x faster) for every line on which that tokenizer is known to agree with Google's,
+and through `FullTokenizer` for the rest. tensorflow-text differs on text that NFKC / case
+folding changes (`Straße`, ligatures, full-width letters, `…`), on control characters, on
+words over 100 bytes and on some code points its whitespace/punctuation classes treat
+otherwise; `_needs_reference_path()` sends those lines to the exact path, so the result
+is never silently different.
+"""
+
+import collections
+import re
+import unicodedata
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
+MAX_WORD_CHARS = 200  # Google's WordPiece limit (characters)
+FAST_MAX_WORD_BYTES = 100  # tensorflow-text's default limit (bytes)
+
+
+class VocabError(ValueError):
+    """A vocab file that cannot be used; the message names the file."""
+
+
+def convert_to_unicode(text):
+    """bytes -> str as Google does (UTF-8, undecodable bytes dropped); str passes through."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "ignore")
+    if isinstance(text, str):
+        return text
+    raise TypeError(f"expected str or bytes, got {type(text).__name__}")
+
+
+def load_vocab(vocab_file):
+    """Google's vocab loading: one token per line, stripped, id = line number.
+
+    A token listed twice keeps its first position in iteration order and its last id, as
+    Google's OrderedDict does.
+    """
+    vocab = collections.OrderedDict()
+    try:
+        with open(vocab_file, "rb") as f:
+            for index, raw in enumerate(f):
+                vocab[convert_to_unicode(raw).strip()] = index
+    except OSError as e:
+        raise VocabError(f"{vocab_file}: cannot read the vocab file ({e.strerror})") from e
+    if not vocab:
+        raise VocabError(f"{vocab_file}: the vocab file is empty")
+    return vocab
+
+
+def check_special_tokens(vocab, vocab_file, required=REQUIRED_TOKENS):
+    missing = [t for t in required if t not in vocab]
+    if missing:
+        raise VocabError(f"{vocab_file}: the vocab lacks {', '.join(missing)}; a BERT vocab "
+                         f"needs {', '.join(required)} (learn_vocab.py adds them)")
+
+
+def whitespace_tokenize(text):
+    text = text.strip()
+    return text.split() if text else []
+
+
+# ---------------------------------------------------------------------- character classes
+def _is_whitespace(char):
+    if char in (" ", "\t", "\n", "\r"):
+        return True
+    return unicodedata.category(char) == "Zs"
+
+
+def _is_control(char):
+    if char in ("\t", "\n", "\r"):
+        return False
+    return unicodedata.category(char) in ("Cc", "Cf")
+
+
+def _is_punctuation(char):
+    cp = ord(char)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_chinese_char(cp):
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
+            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
+            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+
+
+# ---------------------------------------------------------------------- Google's tokenizers
+class BasicTokenizer:
+    """Cleaning, CJK splitting, lower-casing + accent stripping (uncased), punctuation split."""
+
+    def __init__(self, do_lower_case=True):
+        self.do_lower_case = do_lower_case
+
+    def tokenize(self, text):
+        text = self._tokenize_chinese_chars(self._clean_text(convert_to_unicode(text)))
+        split_tokens = []
+        for token in whitespace_tokenize(text):
+            if self.do_lower_case:
+                token = self._strip_accents(token.lower())
+            split_tokens.extend(self._split_on_punctuation(token))
+        return whitespace_tokenize(" ".join(split_tokens))
+
+    @staticmethod
+    def _strip_accents(text):
+        return "".join(c for c in unicodedata.normalize("NFD", text)
+                       if unicodedata.category(c) != "Mn")
+
+    @staticmethod
+    def _split_on_punctuation(text):
+        pieces, start_new = [], True
+        for char in text:
+            if _is_punctuation(char):
+                pieces.append([char])
+                start_new = True
+            else:
+                if start_new:
+                    pieces.append([])
+                start_new = False
+                pieces[-1].append(char)
+        return ["".join(p) for p in pieces]
+
+    @staticmethod
+    def _tokenize_chinese_chars(text):
+        return "".join(f" {c} " if _is_chinese_char(ord(c)) else c for c in text)
+
+    @staticmethod
+    def _clean_text(text):
+        out = []
+        for char in text:
+            cp = ord(char)
+            if cp == 0 or cp == 0xFFFD or _is_control(char):
+                continue
+            out.append(" " if _is_whitespace(char) else char)
+        return "".join(out)
+
+
+class WordpieceTokenizer:
+    """Greedy longest-match-first WordPiece; `[UNK]` for unknown or over-long words."""
+
+    def __init__(self, vocab, unk_token="[UNK]", max_input_chars_per_word=MAX_WORD_CHARS):
+        self.vocab = vocab
+        self.unk_token = unk_token
+        self.max_input_chars_per_word = max_input_chars_per_word
+
+    def tokenize(self, text):
+        output = []
+        for token in whitespace_tokenize(convert_to_unicode(text)):
+            if len(token) > self.max_input_chars_per_word:
+                output.append(self.unk_token)
+                continue
+            pieces, start = [], 0
+            while start < len(token):
+                end, piece = len(token), None
+                while start < end:
+                    candidate = token[start:end]
+                    if start > 0:
+                        candidate = "##" + candidate
+                    if candidate in self.vocab:
+                        piece = candidate
+                        break
+                    end -= 1
+                if piece is None:
+                    pieces = None
+                    break
+                pieces.append(piece)
+                start = end
+            output.extend(pieces if pieces is not None else [self.unk_token])
+        return output
+
+
+class FullTokenizer:
+    """Google's end-to-end tokenizer, plus a batched fast path (`tokenize_lines`)."""
+
+    def __init__(self, vocab_file, do_lower_case=True):
+        self.vocab_file = str(vocab_file)
+        self.vocab = load_vocab(vocab_file)
+        self.inv_vocab = {v: k for k, v in self.vocab.items()}
+        self.do_lower_case = do_lower_case
+        self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+        self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
+        self._fast = None
+
+    def tokenize(self, text):
+        tokens = []
+        for token in self.basic_tokenizer.tokenize(text):
+            tokens.extend(self.wordpiece_tokenizer.tokenize(token))
+        return tokens
+
+    def convert_tokens_to_ids(self, tokens):
+        return [self.vocab[t] for t in tokens]
+
+    def convert_ids_to_tokens(self, ids):
+        return [self.inv_vocab[i] for i in ids]
+
+    # ------------------------------------------------------------------ fast path
+    def tokenize_lines(self, lines, use_fast_path=True):
+        """[str] -> [[token]]; the same result as `[self.tokenize(l) for l in lines]`."""
+        lines = [convert_to_unicode(line) for line in lines]
+        if not use_fast_path or not self._fast_path_usable():
+            return [self.tokenize(line) for line in lines]
+        out = [None] * len(lines)
+        fast_rows = []
+        for i, line in enumerate(lines):
+            if self._needs_reference_path(line):
+                out[i] = self.tokenize(line)
+            else:
+                fast_rows.append(i)
+        if fast_rows:
+            ids = self._fast.tokenize([lines[i] for i in fast_rows]).to_list()
+            for row, line_ids in zip(fast_rows, ids):
+                out[row] = [self._fast_tokens[t] for t in line_ids]
+        return out
+
+    def _fast_path_usable(self):
+        """tensorflow-text needs a vocab of unique, non-empty tokens that includes [UNK]."""
+        if self._fast is None:
+            tokens = [self.inv_vocab.get(i) for i in range(len(self.inv_vocab))]
+            usable = (len(self.vocab) == len(self.inv_vocab) and all(tokens)
+                      and "[UNK]" in self.vocab and max(self.vocab.values()) == len(tokens) - 1)
+            self._fast = False
+            if usable:
+                import tensorflow_text as tft
+                self._fast_tokens = tokens
+                self._fast = tft.FastBertTokenizer(
+                    vocab=tokens, suffix_indicator="##", max_bytes_per_word=FAST_MAX_WORD_BYTES,
+                    unknown_token="[UNK]", token_out_type="int64",
+                    lower_case_nfd_strip_accents=self.do_lower_case)
+        return self._fast is not False
+
+    def _needs_reference_path(self, line):
+        """True where tensorflow-text may differ from Google's tokenizer on this line."""
+        if line.isascii():
+            if _ASCII_CONTROL.search(line):
+                return True
+            return _LONG_ASCII_WORD.search(line) is not None
+        normalized = unicodedata.normalize("NFKC", line)
+        if (normalized.casefold() != line.lower()) if self.do_lower_case else (normalized != line):
+            return True
+        for char in line:
+            if char > "\x7f":
+                category = unicodedata.category(char)
+                if category[0] in "CZS" or category == "Mn":
+                    return True
+        return any(len(word.encode("utf-8")) > FAST_MAX_WORD_BYTES
+                   for word in _MAYBE_LONG_WORD.findall(line))
+
+
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LONG_ASCII_WORD = re.compile(r"\S{%d,}" % (FAST_MAX_WORD_BYTES + 1))
+_MAYBE_LONG_WORD = re.compile(r"\S{%d,}" % (FAST_MAX_WORD_BYTES // 4 + 1))
