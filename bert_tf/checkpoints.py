@@ -16,9 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.config import BertConfig, ConfigError
+from bert_tf.errors import UserError
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be used as asked; the message names the file and variable."""
 
 

@@ -8,22 +8,16 @@ import sys
 
 from absl import app
 
-from bert_tf.checkpoints import CheckpointError
-from bert_tf.config import ConfigError
+from bert_tf.errors import UserError
+
+USER_ERRORS = (UserError, FileNotFoundError)
 
 
-class UserError(ValueError):
-    """Bad input from the user: the message names the file, flag or record and what to do."""
-
-
-USER_ERRORS = (UserError, ConfigError, CheckpointError, FileNotFoundError)
-
-
-def run_main(main, extra_user_errors=()):
+def run_main(main):
     def guarded(argv):
         try:
             return main(argv)
-        except USER_ERRORS + tuple(extra_user_errors) as e:
+        except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
     app.run(guarded)

@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any
 
+from bert_tf.errors import UserError
+
 # Activation names as Google's modeling.py spells them, plus the erf form and aliases.
 ACTIVATIONS = ("gelu", "gelu_exact", "relu", "swish", "silu", "tanh", "linear")
 
@@ -34,7 +36,7 @@ _OURS_TO_HF_ACT = {"gelu_exact": "gelu", "gelu": "gelu_new", "relu": "relu", "si
 DEFAULT_LAYER_NORM_EPS = 1e-12
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A bert_config.json that cannot describe a model; the message names file and field."""
 
 

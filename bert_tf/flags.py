@@ -18,6 +18,8 @@ def define_pretraining_data_flags():
     flags.DEFINE_integer("num_output_shards", 1, "With --output_dir: how many shard files.")
     flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
     flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased models).")
+    flags.DEFINE_bool("preserve_unused_tokens", False, "Keep [unusedN] vocab words whole "
+                      "instead of WordPiece-splitting them (Google's flag).")
     flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words (all of a word's WordPieces).")
     flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.")
     flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum masked LM predictions per sequence.")
@@ -33,5 +35,8 @@ def define_pretraining_data_flags():
     flags.DEFINE_enum("mode", "reference", ["reference", "parallel"], "reference: Google's exact "
                       "records; parallel: sharded, multi-process, bounded memory.")
     flags.DEFINE_integer("num_workers", 1, "Worker processes for --mode=parallel.")
-    flags.DEFINE_bool("fast_tokenizer", True, "Tokenize with tensorflow-text where it gives "
-                      "Google's tokens (exact either way).")
+    flags.DEFINE_enum("tokenizer", "auto", ["auto", "python", "tf_text"], "Tokenizer "
+                      "implementation, exact either way: 'python' (Google's, memoized per word; "
+                      "no TensorFlow in memory), 'tf_text' (tensorflow-text where it agrees with "
+                      "Google's, Python elsewhere), 'auto' (tf_text for reference-mode inputs "
+                      "over 64 MB, where it pays for loading TensorFlow; python otherwise).")

@@ -2,15 +2,24 @@
 
 The pretraining schema is Google's (`create_pretraining_data.py` / `run_pretraining.py`);
 `v2` names are Model Garden's (`input_word_ids`, `input_type_ids`).
+
+Writing needs no TensorFlow: `encode_example` builds the `tf.train.Example` protobuf bytes
+directly and `RecordWriter` frames them as TFRecords (CRC32C via google-crc32c), so data
+workers stay small (importing TensorFlow alone costs about 600 MB of memory per process).
+Parsing uses TensorFlow and imports it on first use.
 """
 
 import dataclasses
+import gzip
 import os
+import struct
 
-import tensorflow as tf
+import google_crc32c
+
+from bert_tf.errors import UserError
 
 
-class RecordSchemaError(ValueError):
+class RecordSchemaError(UserError):
     """Records that do not match the schema the flags describe; names the file."""
 
 
@@ -33,25 +42,140 @@ PRETRAINING_FIELDS = (
 )
 
 
-def _int_feature(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+# ---------------------------------------------------------------------- protobuf encoding
+def _varint(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+_SMALL_VARINTS = [_varint(i) for i in range(1 << 17)]
+
+
+def varint(n):
+    """Protobuf varint of a non-negative int (cached below 2**17: every vocab id we know)."""
+    if n < 0:
+        raise ValueError(f"cannot encode negative value {n} in this schema")
+    return _SMALL_VARINTS[n] if n < (1 << 17) else _varint(n)
+
+
+def _length_delimited(tag, payload):
+    return tag + varint(len(payload)) + payload
+
+
+def _int64_feature(values):
+    packed = b"".join([varint(v) for v in values])
+    return _length_delimited(b"\x1a", _length_delimited(b"\x0a", packed))  # Feature.int64_list
 
 
 def _float_feature(values):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
+    packed = struct.pack(f"<{len(values)}f", *values)
+    return _length_delimited(b"\x12", _length_delimited(b"\x0a", packed))  # Feature.float_list
+
+
+def encode_example(features):
+    """{name: ("int"|"float", values)} -> serialized tf.train.Example, in the given order."""
+    entries = []
+    for name, (dtype, values) in features.items():
+        feature = _int64_feature(values) if dtype == "int" else _float_feature(values)
+        entry = _length_delimited(b"\x0a", name.encode("utf-8")) + _length_delimited(b"\x12", feature)
+        entries.append(_length_delimited(b"\x0a", entry))  # Features.feature map entry
+    return _length_delimited(b"\x0a", b"".join(entries))  # Example.features
 
 
 def pretraining_example(values, use_v2_feature_names=False):
     """{our field name: list} -> serialized tf.train.Example, fields in Google's order."""
-    feature = {}
-    for field in PRETRAINING_FIELDS:
-        name = field.v2_name if use_v2_feature_names else field.name
-        make = _int_feature if field.dtype == "int" else _float_feature
-        feature[name] = make(values[field.name])
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return encode_example({(f.v2_name if use_v2_feature_names else f.name): (f.dtype, values[f.name])
+                           for f in PRETRAINING_FIELDS})
 
 
+class PretrainingEncoder:
+    """Serializes pretraining instances straight from tokens, padded as Google pads.
+
+    The same bytes `pretraining_example` would make from the padded id lists, built from
+    per-token varints cached for the vocab: this is the data job's inner loop.
+    """
+
+    def __init__(self, vocab, max_seq_length, max_predictions_per_seq, use_v2_feature_names=False):
+        self.max_seq_length = max_seq_length
+        self.max_predictions_per_seq = max_predictions_per_seq
+        self._token = {token: varint(index) for token, index in vocab.items()}
+        self._small = [varint(i) for i in range(max_seq_length)]
+        self._names = [_length_delimited(b"\x0a", (f.v2_name if use_v2_feature_names else f.name).encode())
+                       for f in PRETRAINING_FIELDS]
+
+    def encode(self, tokens, segment_ids, masked_positions, masked_labels, is_random_next):
+        pad = self.max_seq_length - len(tokens)
+        pred_pad = self.max_predictions_per_seq - len(masked_positions)
+        if pad < 0 or pred_pad < 0:
+            raise ValueError(f"instance of {len(tokens)} tokens / {len(masked_positions)} "
+                             "predictions does not fit the schema")
+        token = self._token.__getitem__
+        packed = (
+            b"".join(map(token, tokens)) + b"\x00" * pad,
+            b"\x01" * len(tokens) + b"\x00" * pad,
+            bytes(segment_ids) + b"\x00" * pad,
+            b"".join(map(self._small.__getitem__, masked_positions)) + b"\x00" * pred_pad,
+            b"".join(map(token, masked_labels)) + b"\x00" * pred_pad,
+            _ONE_FLOAT * len(masked_positions) + _ZERO_FLOAT * pred_pad,
+            b"\x01" if is_random_next else b"\x00",
+        )
+        entries = []
+        for name, field, values in zip(self._names, PRETRAINING_FIELDS, packed):
+            kind = b"\x1a" if field.dtype == "int" else b"\x12"
+            feature = _length_delimited(kind, _length_delimited(b"\x0a", values))
+            entries.append(_length_delimited(b"\x0a", name + _length_delimited(b"\x12", feature)))
+        return _length_delimited(b"\x0a", b"".join(entries))
+
+
+_ONE_FLOAT = struct.pack("<f", 1.0)
+_ZERO_FLOAT = struct.pack("<f", 0.0)
+
+
+# ---------------------------------------------------------------------- TFRecord files
+def _masked_crc(data):
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_record(data):
+    """One TFRecord: length, masked CRC32C of the length, data, masked CRC32C of the data."""
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", _masked_crc(length)) + data + struct.pack("<I", _masked_crc(data))
+
+
+class RecordWriter:
+    """Writes TFRecords to `path.tmp<pid>` and renames to `path` on close(); abort() removes it."""
+
+    def __init__(self, path, gzip_compress=False):
+        self.path = path
+        self.tmp = f"{path}.tmp{os.getpid()}"
+        self._file = gzip.open(self.tmp, "wb") if gzip_compress else open(self.tmp, "wb")
+        self.count = 0
+
+    def write(self, record):
+        self._file.write(frame_record(record))
+        self.count += 1
+
+    def close(self):
+        self._file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self):
+        self._file.close()
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+# ---------------------------------------------------------------------- parsing (TensorFlow)
 def pretraining_feature_spec(max_seq_length, max_predictions_per_seq, use_v2_feature_names=False):
+    import tensorflow as tf
     lengths = {"seq": max_seq_length, "pred": max_predictions_per_seq, "one": 1}
     spec = {}
     for field in PRETRAINING_FIELDS:
@@ -63,10 +187,13 @@ def pretraining_feature_spec(max_seq_length, max_predictions_per_seq, use_v2_fea
 
 def parse_pretraining(serialized, max_seq_length, max_predictions_per_seq,
                       use_v2_feature_names=False):
-    """Serialized examples -> {our field name: tensor}, ints as int32 (what models take)."""
+    """Serialized example(s) -> {our field name: tensor}, ints as int32 (what models take)."""
+    import tensorflow as tf
     spec = pretraining_feature_spec(max_seq_length, max_predictions_per_seq, use_v2_feature_names)
-    parsed = tf.io.parse_example(serialized, spec) if serialized.shape.rank == 1 \
-        else tf.io.parse_single_example(serialized, spec)
+    if serialized.shape.rank == 1:
+        parsed = tf.io.parse_example(serialized, spec)
+    else:
+        parsed = tf.io.parse_single_example(serialized, spec)
     out = {}
     for field in PRETRAINING_FIELDS:
         value = parsed[field.v2_name if use_v2_feature_names else field.name]
@@ -74,34 +201,13 @@ def parse_pretraining(serialized, max_seq_length, max_predictions_per_seq,
     return out
 
 
-def describe_pretraining_record(path, compression=None):
-    """(feature names, lengths) of the first record of a pretraining file, for error messages."""
-    for raw in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+def read_examples(path, compression=None, limit=None):
+    """Records of a TFRecord file -> [{feature name: list}] (tests and error messages)."""
+    import tensorflow as tf
+    out = []
+    dataset = tf.data.TFRecordDataset(path, compression_type=compression)
+    for raw in dataset.take(limit) if limit else dataset:
         example = tf.train.Example.FromString(raw.numpy())
-        return {name: len(getattr(f, f.WhichOneof("kind")).value)
-                for name, f in example.features.feature.items()}
-    return {}
-
-
-class AtomicRecordWriter:
-    """A TFRecord writer that writes `path.tmp...` and renames it to `path` on close()."""
-
-    def __init__(self, path, gzip=False):
-        self.path = path
-        self.tmp = f"{path}.tmp{os.getpid()}"
-        options = tf.io.TFRecordOptions(compression_type="GZIP") if gzip else None
-        self._writer = tf.io.TFRecordWriter(self.tmp, options=options)
-        self.count = 0
-
-    def write(self, record):
-        self._writer.write(record)
-        self.count += 1
-
-    def close(self):
-        self._writer.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self):
-        self._writer.close()
-        if os.path.exists(self.tmp):
-            os.remove(self.tmp)
+        out.append({name: list(getattr(f, f.WhichOneof("kind")).value)
+                    for name, f in example.features.feature.items()})
+    return out

@@ -18,13 +18,15 @@ import collections
 import re
 import unicodedata
 
+from bert_tf.errors import UserError
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_WORD_CHARS = 200  # Google's WordPiece limit (characters)
 FAST_MAX_WORD_BYTES = 100  # tensorflow-text's default limit (bytes)
 
 
-class VocabError(ValueError):
+class VocabError(UserError):
     """A vocab file that cannot be used; the message names the file."""
 
 
@@ -94,16 +96,27 @@ def _is_chinese_char(cp):
 
 
 # ---------------------------------------------------------------------- Google's tokenizers
-class BasicTokenizer:
-    """Cleaning, CJK splitting, lower-casing + accent stripping (uncased), punctuation split."""
+_UNUSED_TOKEN = re.compile(r"^\[unused\d+\]$")
 
-    def __init__(self, do_lower_case=True):
+
+class BasicTokenizer:
+    """Cleaning, CJK splitting, lower-casing + accent stripping (uncased), punctuation split.
+
+    With `preserve` (a vocab), words like `[unused12]` that are in it pass through whole, as
+    Google's `--preserve_unused_tokens` does.
+    """
+
+    def __init__(self, do_lower_case=True, preserve=None):
         self.do_lower_case = do_lower_case
+        self.preserve = preserve
 
     def tokenize(self, text):
         text = self._tokenize_chinese_chars(self._clean_text(convert_to_unicode(text)))
         split_tokens = []
         for token in whitespace_tokenize(text):
+            if self.preserve is not None and is_preserved(token, self.preserve):
+                split_tokens.append(token)
+                continue
             if self.do_lower_case:
                 token = self._strip_accents(token.lower())
             split_tokens.extend(self._split_on_punctuation(token))
@@ -143,6 +156,10 @@ class BasicTokenizer:
         return "".join(out)
 
 
+def is_preserved(token, vocab):
+    return token in vocab and _UNUSED_TOKEN.match(token) is not None
+
+
 class WordpieceTokenizer:
     """Greedy longest-match-first WordPiece; `[UNK]` for unknown or over-long words."""
 
@@ -180,20 +197,53 @@ class WordpieceTokenizer:
 class FullTokenizer:
     """Google's end-to-end tokenizer, plus a batched fast path (`tokenize_lines`)."""
 
-    def __init__(self, vocab_file, do_lower_case=True):
+    def __init__(self, vocab_file, do_lower_case=True, preserve_unused_tokens=False):
         self.vocab_file = str(vocab_file)
         self.vocab = load_vocab(vocab_file)
         self.inv_vocab = {v: k for k, v in self.vocab.items()}
         self.do_lower_case = do_lower_case
-        self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+        self.preserve_unused_tokens = preserve_unused_tokens
+        self.basic_tokenizer = BasicTokenizer(do_lower_case,
+                                              self.vocab if preserve_unused_tokens else None)
         self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
+        self._word_cache = {}
         self._fast = None
 
+    _CACHE_LIMIT = 1 << 20
+
     def tokenize(self, text):
-        tokens = []
-        for token in self.basic_tokenizer.tokenize(text):
-            tokens.extend(self.wordpiece_tokenizer.tokenize(token))
+        """Google's FullTokenizer.tokenize, exactly; memoized per whitespace-separated word.
+
+        After cleaning and CJK splitting, Google's pipeline treats each whitespace-separated
+        word on its own, so the word's final pieces can be cached: real text repeats words,
+        and this runs several times faster than recomputing them.
+        """
+        basic = self.basic_tokenizer
+        text = convert_to_unicode(text)
+        if text.isascii():
+            text = text.translate(_ASCII_CLEAN)
+        else:
+            text = basic._tokenize_chinese_chars(basic._clean_text(text))
+        cache, tokens = self._word_cache, []
+        for word in text.split():
+            pieces = cache.get(word)
+            if pieces is None:
+                pieces = self._tokenize_word(word)
+                if len(cache) >= self._CACHE_LIMIT:
+                    cache.clear()
+                cache[word] = pieces
+            tokens.extend(pieces)
         return tokens
+
+    def _tokenize_word(self, word):
+        """One cleaned, whitespace-free word -> its WordPieces (Google's steps)."""
+        out = []
+        for token in self.basic_tokenizer.tokenize(word):
+            if self.preserve_unused_tokens and is_preserved(token, self.vocab):
+                out.append(token)
+            else:
+                out.extend(self.wordpiece_tokenizer.tokenize(token))
+        return out
 
     def convert_tokens_to_ids(self, tokens):
         return [self.vocab[t] for t in tokens]
@@ -215,9 +265,13 @@ class FullTokenizer:
             else:
                 fast_rows.append(i)
         if fast_rows:
-            ids = self._fast.tokenize([lines[i] for i in fast_rows]).to_list()
-            for row, line_ids in zip(fast_rows, ids):
-                out[row] = [self._fast_tokens[t] for t in line_ids]
+            ragged = self._fast.tokenize([lines[i] for i in fast_rows])
+            tokens = self._fast_tokens
+            flat = [tokens[t] for t in ragged.flat_values.numpy().tolist()]
+            start = 0
+            for row, length in zip(fast_rows, ragged.row_lengths().numpy().tolist()):
+                out[row] = flat[start:start + length]
+                start += length
         return out
 
     def _fast_path_usable(self):
@@ -238,6 +292,8 @@ class FullTokenizer:
 
     def _needs_reference_path(self, line):
         """True where tensorflow-text may differ from Google's tokenizer on this line."""
+        if self.preserve_unused_tokens and "[unused" in line:
+            return True
         if line.isascii():
             if _ASCII_CONTROL.search(line):
                 return True
@@ -254,6 +310,9 @@ class FullTokenizer:
                    for word in _MAYBE_LONG_WORD.findall(line))
 
 
+# Google's _clean_text on ASCII: control characters removed, \t \n \r become spaces.
+_ASCII_CLEAN = {c: None for c in list(range(0, 9)) + [11, 12] + list(range(14, 32)) + [127]}
+_ASCII_CLEAN.update({9: " ", 10: " ", 13: " "})
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LONG_ASCII_WORD = re.compile(r"\S{%d,}" % (FAST_MAX_WORD_BYTES + 1))
 _MAYBE_LONG_WORD = re.compile(r"\S{%d,}" % (FAST_MAX_WORD_BYTES // 4 + 1))

@@ -46,15 +46,20 @@ def split_documents(lines_tokens):
 
 # ---------------------------------------------------------------------- instances
 def create_training_instances(documents, vocab_words, rng, max_seq_length=128, dupe_factor=10,
-                              short_seq_prob=0.1, masking=MaskingOptions()):
-    """Google's create_training_instances after reading: shuffles `documents` in place."""
+                              short_seq_prob=0.1, masking=MaskingOptions(), finish=None):
+    """Google's create_training_instances after reading: shuffles `documents` in place.
+
+    `finish(instance)`, when given, turns each instance into what the list keeps (e.g. its
+    serialized record, far smaller than the instance); it draws no random numbers, so the
+    result is Google's shuffled order either way.
+    """
     rng.shuffle(documents)
     instances = []
     for _ in range(dupe_factor):
         for document_index in range(len(documents)):
-            instances.extend(create_instances_from_document(
-                documents, document_index, max_seq_length, short_seq_prob, masking,
-                vocab_words, rng))
+            made = create_instances_from_document(documents, document_index, max_seq_length,
+                                                  short_seq_prob, masking, vocab_words, rng)
+            instances.extend(map(finish, made) if finish else made)
     rng.shuffle(instances)
     return instances
 
@@ -163,25 +168,6 @@ def create_masked_lm_predictions(tokens, masking, vocab_words, rng):
             masked.append(_Masked(index, tokens[index]))
     masked.sort(key=lambda m: m.index)
     return output, [m.index for m in masked], [m.label for m in masked]
-
-
-# ---------------------------------------------------------------------- to record values
-def instance_values(instance, vocab, max_seq_length, max_predictions_per_seq):
-    """An instance -> {field: list of numbers}, padded as Google pads."""
-    input_ids = [vocab[t] for t in instance.tokens]
-    pad = max_seq_length - len(input_ids)
-    positions = list(instance.masked_lm_positions)
-    ids = [vocab[t] for t in instance.masked_lm_labels]
-    pred_pad = max_predictions_per_seq - len(positions)
-    return {
-        "input_ids": input_ids + [0] * pad,
-        "input_mask": [1] * len(input_ids) + [0] * pad,
-        "segment_ids": list(instance.segment_ids) + [0] * pad,
-        "masked_lm_positions": positions + [0] * pred_pad,
-        "masked_lm_ids": ids + [0] * pred_pad,
-        "masked_lm_weights": [1.0] * len(ids) + [0.0] * pred_pad,
-        "next_sentence_labels": [1 if instance.is_random_next else 0],
-    }
 
 
 def shard_seed(random_seed, shard_index):

@@ -1,0 +1,9 @@
+"""The error every module raises for bad user input, kept free of heavy imports.
+
+Subclasses name their area (ConfigError, CheckpointError, DataError, VocabError, ...);
+`cli.run_main` turns any of them into one clear line on stderr and exit status 2.
+"""
+
+
+class UserError(ValueError):
+    """Bad input from the user: the message names the file, flag or record and what to do."""
