@@ -109,6 +109,7 @@ class PretrainingEncoder:
         self._small = [varint(i) for i in range(max_seq_length)]
         self._names = [_length_delimited(b"\x0a", (f.v2_name if use_v2_feature_names else f.name).encode())
                        for f in PRETRAINING_FIELDS]
+        self._prefixes = {}
 
     def encode(self, tokens, segment_ids, masked_positions, masked_labels, is_random_next):
         pad = self.max_seq_length - len(tokens)
@@ -126,12 +127,21 @@ class PretrainingEncoder:
             _ONE_FLOAT * len(masked_positions) + _ZERO_FLOAT * pred_pad,
             b"\x01" if is_random_next else b"\x00",
         )
-        entries = []
-        for name, field, values in zip(self._names, PRETRAINING_FIELDS, packed):
-            kind = b"\x1a" if field.dtype == "int" else b"\x12"
-            feature = _length_delimited(kind, _length_delimited(b"\x0a", values))
-            entries.append(_length_delimited(b"\x0a", name + _length_delimited(b"\x12", feature)))
-        return _length_delimited(b"\x0a", b"".join(entries))
+        body = b"".join([self._prefix(i, len(values)) + values for i, values in enumerate(packed)])
+        return b"\x0a" + varint(len(body)) + body
+
+    def _prefix(self, field_index, size):
+        """Everything of a map entry before its packed values: depends only on their size."""
+        key = (field_index, size)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            kind = b"\x1a" if PRETRAINING_FIELDS[field_index].dtype == "int" else b"\x12"
+            value_list = b"\x0a" + varint(size)
+            feature = kind + varint(len(value_list) + size) + value_list
+            entry_value = b"\x12" + varint(len(feature) + size) + feature
+            entry = self._names[field_index] + entry_value
+            prefix = self._prefixes[key] = b"\x0a" + varint(len(entry) + size) + entry
+        return prefix
 
 
 _ONE_FLOAT = struct.pack("<f", 1.0)

@@ -7,7 +7,6 @@ and 80/10/10 masking (whole-word masking groups a word's `##` pieces, as Google'
 script does). Everything here is a plain function over Python lists.
 """
 
-import collections
 import dataclasses
 import random
 
@@ -53,14 +52,14 @@ def create_training_instances(documents, vocab_words, rng, max_seq_length=128, d
     serialized record, far smaller than the instance); it draws no random numbers, so the
     result is Google's shuffled order either way.
     """
-    rng.shuffle(documents)
+    shuffle(rng, documents)
     instances = []
     for _ in range(dupe_factor):
         for document_index in range(len(documents)):
             made = create_instances_from_document(documents, document_index, max_seq_length,
                                                   short_seq_prob, masking, vocab_words, rng)
             instances.extend(map(finish, made) if finish else made)
-    rng.shuffle(instances)
+    shuffle(rng, instances)
     return instances
 
 
@@ -130,44 +129,91 @@ def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
             longer.pop()
 
 
-_Masked = collections.namedtuple("_Masked", ["index", "label"])
+def shuffle(rng, items):
+    """`rng.shuffle(items)`, call for call, but about 3x faster for `random.Random`."""
+    if type(rng) is random.Random and _SHUFFLE_IS_EXACT:
+        _cpython_shuffle(rng, items)
+    else:
+        rng.shuffle(items)
+
+
+def _cpython_shuffle(rng, items):
+    """CPython's Random.shuffle inlined: getrandbits with rejection, top index down."""
+    getrandbits = rng.getrandbits
+    for i in range(len(items) - 1, 0, -1):
+        n = i + 1
+        k = n.bit_length()
+        j = getrandbits(k)
+        while j >= n:
+            j = getrandbits(k)
+        items[i], items[j] = items[j], items[i]
+
+
+def _same_as_interpreter_shuffle():
+    """Checked once at import: the inlined shuffle draws exactly what this Python's does."""
+    a, b = random.Random(7), random.Random(7)
+    for length in (0, 1, 2, 3, 17, 64, 129, 1000):
+        x, y = list(range(length)), list(range(length))
+        a.shuffle(x)
+        _cpython_shuffle(b, y)
+        if x != y or a.random() != b.random():
+            return False
+    return True
+
+
+_SHUFFLE_IS_EXACT = _same_as_interpreter_shuffle()
 
 
 def create_masked_lm_predictions(tokens, masking, vocab_words, rng):
     """Google's masking: shuffled candidates (words when whole-word), 80% [MASK], 10% kept,
     10% a random vocab word. Returns (output tokens, positions, labels)."""
+    num_to_predict = min(masking.max_predictions_per_seq,
+                         max(1, int(round(len(tokens) * masking.masked_lm_prob))))
+    if masking.do_whole_word_mask:
+        chosen = _whole_word_choice(tokens, num_to_predict, rng)
+    else:
+        # One-token candidates never overlap or overshoot the budget, so Google's selection
+        # loop reduces to the first `num_to_predict` of the shuffled candidates.
+        candidates = [i for i, t in enumerate(tokens) if t != "[CLS]" and t != "[SEP]"]
+        shuffle(rng, candidates)
+        chosen = candidates[:num_to_predict]
+    output = list(tokens)
+    draw = rng.random
+    for index in chosen:
+        if draw() < 0.8:
+            output[index] = "[MASK]"
+        elif draw() < 0.5:
+            output[index] = tokens[index]
+        else:
+            output[index] = vocab_words[rng.randint(0, len(vocab_words) - 1)]
+    chosen = sorted(chosen)
+    return output, chosen, [tokens[i] for i in chosen]
+
+
+def _whole_word_choice(tokens, num_to_predict, rng):
+    """Google's whole-word candidate selection: a word's `##` pieces go together.
+
+    Google draws each chosen index's replacement right after choosing its word; choosing all
+    words first and drawing afterwards consumes the same numbers in the same order, because
+    the choice itself draws none.
+    """
     candidates = []
     for i, token in enumerate(tokens):
-        if token in ("[CLS]", "[SEP]"):
+        if token == "[CLS]" or token == "[SEP]":
             continue
-        if masking.do_whole_word_mask and candidates and token.startswith("##"):
+        if candidates and token.startswith("##"):
             candidates[-1].append(i)
         else:
             candidates.append([i])
-    rng.shuffle(candidates)
-    output = list(tokens)
-    num_to_predict = min(masking.max_predictions_per_seq,
-                         max(1, int(round(len(tokens) * masking.masked_lm_prob))))
-    masked, covered = [], set()
+    shuffle(rng, candidates)
+    chosen = []
     for index_set in candidates:
-        if len(masked) >= num_to_predict:
+        if len(chosen) >= num_to_predict:
             break
-        if len(masked) + len(index_set) > num_to_predict:
+        if len(chosen) + len(index_set) > num_to_predict:
             continue
-        if any(index in covered for index in index_set):
-            continue
-        for index in index_set:
-            covered.add(index)
-            if rng.random() < 0.8:
-                replacement = "[MASK]"
-            elif rng.random() < 0.5:
-                replacement = tokens[index]
-            else:
-                replacement = vocab_words[rng.randint(0, len(vocab_words) - 1)]
-            output[index] = replacement
-            masked.append(_Masked(index, tokens[index]))
-    masked.sort(key=lambda m: m.index)
-    return output, [m.index for m in masked], [m.label for m in masked]
+        chosen.extend(index_set)  # words never overlap, so Google's covered check never fires
+    return chosen
 
 
 def shard_seed(random_seed, shard_index):

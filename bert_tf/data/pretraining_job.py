@@ -120,10 +120,10 @@ def validate(options: JobOptions):
         if not os.access(folder, os.W_OK):
             raise DataError(f"output directory {folder} is not writable")
     for path in o.input_files:
-        _check_text_file(path)
+        check_text_file(path)
 
 
-def _check_text_file(path):
+def check_text_file(path):
     try:
         with open(path, "rb") as f:
             head = f.read(65536)

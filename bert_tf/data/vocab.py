@@ -1,0 +1,47 @@
+"""Learn a WordPiece vocab from a corpus, for users who have none.
+
+Words are split exactly as our (Google's) BasicTokenizer splits them, so the learned pieces
+fit the tokenizer that will use them; the piece selection is tensorflow-text's WordPiece
+vocabulary learner. Special tokens come first: [PAD]=0, [UNK], [CLS], [SEP], [MASK], then
+`num_unused` `[unusedN]` slots (Google's vocabs keep such slots for later additions).
+"""
+
+import collections
+import os
+
+from bert_tf.tokenization import BasicTokenizer, SPECIAL_TOKENS, convert_to_unicode
+
+
+def count_words(lines, do_lower_case=True):
+    """Lines -> Counter of BasicTokenizer words (each distinct raw word is split only once)."""
+    raw = collections.Counter()
+    for line in lines:
+        raw.update(convert_to_unicode(line).split())
+    basic, words = BasicTokenizer(do_lower_case), collections.Counter()
+    for word, count in raw.items():
+        for piece in basic.tokenize(word):
+            words[piece] += count
+    return words
+
+
+def learn_vocab(word_counts, vocab_size, num_unused=0, min_count=2, max_token_length=50):
+    """Counter of words -> vocab list (special tokens first), at most `vocab_size` entries."""
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+    reserved = list(SPECIAL_TOKENS) + [f"[unused{i}]" for i in range(num_unused)]
+    if vocab_size <= len(reserved):
+        raise ValueError(f"vocab_size={vocab_size} leaves no room beside {len(reserved)} reserved tokens")
+    vocab = learner.learn(list(word_counts.items()), vocab_size, reserved,
+                          lower_thresh=min_count, max_token_length=max_token_length)
+    seen, unique = set(), []
+    for token in vocab:
+        if token not in seen:
+            seen.add(token)
+            unique.append(token)
+    return unique
+
+
+def write_vocab(tokens, path):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in tokens))
+    os.replace(tmp, path)

@@ -1,0 +1,89 @@
+"""Schedule and optimizers against their formulas, computed independently in NumPy."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import optimization
+from bert_tf.errors import UserError
+
+
+def test_schedule_is_linear_warmup_then_polynomial_decay_from_step_zero():
+    c = optimization.OptimizerConfig(learning_rate=1e-3, num_train_steps=100, num_warmup_steps=10,
+                                     end_learning_rate=1e-5, decay_power=2.0)
+    for step in (0, 1, 5, 9, 10, 11, 50, 99, 100, 150):
+        got = float(optimization.learning_rate(step, c))
+        if step < 10:
+            want = 1e-3 * step / 10
+        else:
+            want = (1e-3 - 1e-5) * (1 - min(step, 100) / 100) ** 2 + 1e-5
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-9), step
+    no_warmup = optimization.OptimizerConfig(learning_rate=2.0, num_train_steps=4)
+    assert [float(optimization.learning_rate(s, no_warmup)) for s in range(5)] == pytest.approx([2, 1.5, 1, 0.5, 0])
+
+
+def _run(optimizer_type, steps=3, **kw):
+    rng = np.random.default_rng(0)
+    init = {"bert/encoder/layer_0/output/dense/kernel": rng.normal(size=[3, 4]).astype(np.float32),
+            "bert/encoder/layer_0/output/dense/bias": rng.normal(size=[4]).astype(np.float32),
+            "bert/embeddings/LayerNorm/gamma": rng.normal(size=[4]).astype(np.float32)}
+    grads = [{n: rng.normal(size=v.shape).astype(np.float32) for n, v in init.items()} for _ in range(steps)]
+    variables = {n: tf.Variable(v) for n, v in init.items()}
+    config = optimization.OptimizerConfig(optimizer_type=optimizer_type, weight_decay_rate=0.1,
+                                          epsilon=1e-6, **kw)
+    opt = optimization.create_optimizer(variables, config)
+    for step, g in enumerate(grads):
+        opt.apply([tf.constant(g[n]) for n in opt.names], tf.constant(0.01), tf.constant(step))
+    return init, grads, {n: v.numpy() for n, v in variables.items()}
+
+
+def _numpy_reference(init, grads, lamb, bias_correction, wd=0.1, lr=0.01, b1=0.9, b2=0.999, eps=1e-6):
+    w = {n: v.astype(np.float64) for n, v in init.items()}
+    m = {n: np.zeros_like(v) for n, v in w.items()}
+    v2 = {n: np.zeros_like(v) for n, v in w.items()}
+    for t, g in enumerate(grads, start=1):
+        for n in w:
+            m[n] = b1 * m[n] + (1 - b1) * g[n]
+            v2[n] = b2 * v2[n] + (1 - b2) * g[n] ** 2
+            mh, vh = (m[n] / (1 - b1 ** t), v2[n] / (1 - b2 ** t)) if bias_correction else (m[n], v2[n])
+            update = mh / (np.sqrt(vh) + eps)
+            excluded = "LayerNorm" in n or "bias" in n
+            if not excluded:
+                update = update + wd * w[n]
+            ratio = 1.0
+            if lamb and not excluded:
+                ratio = np.linalg.norm(w[n]) / np.linalg.norm(update)
+            w[n] = w[n] - lr * ratio * update
+    return w
+
+
+@pytest.mark.parametrize("kind,bias_correction", [("adamw", False), ("lamb", True)])
+def test_optimizer_steps_equal_numpy_reference(kind, bias_correction):
+    init, grads, got = _run(kind)
+    want = _numpy_reference(init, grads, lamb=kind == "lamb", bias_correction=bias_correction)
+    for name in init:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+
+
+def test_adamw_with_bias_correction_on_request():
+    init, grads, got = _run("adamw", bias_correction=True)
+    want = _numpy_reference(init, grads, lamb=False, bias_correction=True)
+    for name in init:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+
+
+def test_clip_by_global_norm_and_none_gradients():
+    grads = [tf.constant([3.0, 0.0]), None, tf.constant([0.0, 4.0])]
+    clipped, norm = optimization.clip_by_global_norm(grads, 1.0)
+    assert float(norm) == pytest.approx(5.0)
+    assert clipped[1] is None
+    np.testing.assert_allclose(clipped[0].numpy(), [0.6, 0.0], rtol=1e-6)
+    unclipped, _ = optimization.clip_by_global_norm(grads, 0)
+    np.testing.assert_array_equal(unclipped[2].numpy(), [0.0, 4.0])
+
+
+def test_bad_optimizer_settings():
+    with pytest.raises(UserError, match="--optimizer_type=sgd"):
+        optimization.OptimizerConfig(optimizer_type="sgd").validate()
+    with pytest.raises(UserError, match="--num_train_steps=0"):
+        optimization.OptimizerConfig(num_train_steps=0).validate()
