@@ -32,12 +32,15 @@ def learn_vocab(word_counts, vocab_size, num_unused=0, min_count=2, max_token_le
         raise ValueError(f"vocab_size={vocab_size} leaves no room beside {len(reserved)} reserved tokens")
     vocab = learner.learn(list(word_counts.items()), vocab_size, reserved,
                           lower_thresh=min_count, max_token_length=max_token_length)
+    # The learner aims at vocab_size within a slack and may overshoot. Its list is reserved
+    # tokens, single characters, then pieces by falling count: cutting the tail drops the
+    # rarest pieces and keeps every character, so every word stays representable.
     seen, unique = set(), []
     for token in vocab:
         if token not in seen:
             seen.add(token)
             unique.append(token)
-    return unique
+    return unique[:vocab_size]
 
 
 def write_vocab(tokens, path):
