@@ -40,3 +40,73 @@ def define_pretraining_data_flags():
                       "no TensorFlow in memory), 'tf_text' (tensorflow-text where it agrees with "
                       "Google's, Python elsewhere), 'auto' (tf_text for reference-mode inputs "
                       "over 64 MB, where it pays for loading TensorFlow; python otherwise).")
+
+
+def define_runner_flags():
+    """The runner's flags, shared by run_pretraining.py, run_squad.py, run_classifier.py, ..."""
+    flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model.")
+    flags.DEFINE_string("output_dir", None, "Model directory: checkpoints, logs, summaries, results.")
+    flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (Google TF1 layout or ours), "
+                        "used when output_dir has no checkpoint yet.")
+    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (per global batch).")
+    flags.DEFINE_float("end_learning_rate", 0.0, "Learning rate at the end of the polynomial decay.")
+    flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warmup steps.")
+    flags.DEFINE_enum("optimizer_type", "adamw", ["adamw", "lamb"], "Google's AdamW or NVIDIA's LAMB.")
+    flags.DEFINE_float("adam_epsilon", 1e-6, "Epsilon of AdamW/LAMB (Ascend's configuration: 1e-4).")
+    flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on LayerNorm, bias).")
+    flags.DEFINE_bool("clip_by_global_norm", True, "Clip gradients to global norm 1.0.")
+    flags.DEFINE_integer("num_accumulation_steps", 1, "Micro-batches per optimizer step.")
+    flags.DEFINE_integer("iterations_per_loop", 100, "Optimizer steps per compiled loop.")
+    flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every N steps.")
+    flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.")
+    flags.DEFINE_integer("display_loss_steps", 10, "Log losses every N steps (at loop ends).")
+    flags.DEFINE_integer("save_summary_steps", 100, "TensorBoard summaries every N steps.")
+    flags.DEFINE_integer("seed", 12345, "Seed for initialization, dropout and input order.")
+    flags.DEFINE_bool("amp", False, "Mixed precision float16 with loss scaling (NVIDIA's --amp).")
+    flags.DEFINE_bool("use_fp16", False, "Same as --amp (older NVIDIA scripts).")
+    flags.DEFINE_enum("precision", None, ["fp32", "fp16", "bf16"], "Compute precision "
+                      "(default fp32; --amp means fp16).")
+    flags.DEFINE_float("loss_scale", 0.0, "fp16 loss scaling: 0 dynamic, >= 1 static, -1 off.")
+    flags.DEFINE_float("init_loss_scale", 2.0 ** 15, "Initial dynamic loss scale.")
+    flags.DEFINE_bool("use_xla", False, "XLA-compile the forward/backward computation.")
+    flags.DEFINE_string("device", "cpu", "Device strategy: cpu, gpu, or one registered under the "
+                        "bert_tf.devices entry point.")
+
+
+def precision_from_flags():
+    if FLAGS.precision and (FLAGS.amp or FLAGS.use_fp16) and FLAGS.precision != "fp16":
+        raise flags.ValidationError(f"--amp asks for fp16 but --precision={FLAGS.precision}")
+    return FLAGS.precision or ("fp16" if FLAGS.amp or FLAGS.use_fp16 else "fp32")
+
+
+def strategy_from_flags():
+    from bert_tf.distribute.strategy import create_strategy
+    return create_strategy(FLAGS.device, jit_compile=FLAGS.use_xla, precision=precision_from_flags())
+
+
+def run_config_from_flags():
+    from bert_tf.estimator import RunConfig
+    return RunConfig(model_dir=FLAGS.output_dir, iterations_per_loop=FLAGS.iterations_per_loop,
+                     save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+                     keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+                     log_every_n_steps=FLAGS.display_loss_steps,
+                     save_summary_steps=FLAGS.save_summary_steps, seed=FLAGS.seed)
+
+
+def train_params_from_flags(num_train_steps, num_warmup_steps, batch_size):
+    from bert_tf.errors import UserError
+    from bert_tf.estimator.estimator import TrainParams
+    from bert_tf.optimization import OptimizerConfig
+    if FLAGS.num_accumulation_steps < 1:
+        raise UserError(f"--num_accumulation_steps={FLAGS.num_accumulation_steps} must be at least 1")
+    if batch_size % FLAGS.num_accumulation_steps:
+        raise UserError(f"the batch size {batch_size} is not divisible by "
+                        f"--num_accumulation_steps={FLAGS.num_accumulation_steps}")
+    optimizer = OptimizerConfig(
+        optimizer_type=FLAGS.optimizer_type, learning_rate=FLAGS.learning_rate,
+        num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps,
+        end_learning_rate=FLAGS.end_learning_rate, weight_decay_rate=FLAGS.weight_decay_rate,
+        epsilon=FLAGS.adam_epsilon, clip_norm=1.0 if FLAGS.clip_by_global_norm else 0.0).validate()
+    return TrainParams(optimizer=optimizer, num_accumulation_steps=FLAGS.num_accumulation_steps,
+                       init_checkpoint=FLAGS.init_checkpoint, loss_scale=FLAGS.loss_scale,
+                       init_loss_scale=FLAGS.init_loss_scale)

@@ -1,0 +1,121 @@
+"""DeviceStrategy: the one place that knows about replicas, ranks and accelerator runtimes.
+
+The rest of the code asks the strategy: `is_chief`, `num_replicas`, `shard(files)`,
+`reduce_gradients(grads)`, `broadcast(variables)`, `reduce_metrics(values)`, how to compile
+(`jit_compile`), which precision policy to use. Built-in devices: `cpu`, `gpu` (this
+module's `LocalStrategy`); third-party packages add devices through the entry-point group
+`bert_tf.devices` and users pick one with `--device`.
+"""
+
+import dataclasses
+from importlib import metadata
+
+from bert_tf.errors import UserError
+
+
+@dataclasses.dataclass
+class InputContext:
+    """What an input_fn needs to know about its worker."""
+
+    input_pipeline_id: int = 0
+    num_input_pipelines: int = 1
+
+
+class DeviceStrategy:
+    """One process on one device: the base every strategy refines."""
+
+    name = "base"
+
+    def __init__(self, jit_compile=False, precision="fp32"):
+        self.jit_compile = jit_compile
+        self.precision = precision
+
+    # identity and placement
+    @property
+    def num_replicas(self):
+        return 1
+
+    @property
+    def rank(self):
+        return 0
+
+    @property
+    def local_rank(self):
+        return 0
+
+    @property
+    def is_chief(self):
+        return self.rank == 0
+
+    def device_scope(self):
+        import contextlib
+        return contextlib.nullcontext()
+
+    def input_context(self):
+        return InputContext(self.rank, self.num_replicas)
+
+    # data
+    def shard(self, files):
+        """This replica's share of the input files (all of them on one replica)."""
+        if self.num_replicas == 1:
+            return list(files)
+        if len(files) < self.num_replicas:
+            raise UserError(f"{len(files)} input file(s) for {self.num_replicas} workers: each "
+                            "worker needs at least one file; write more shards "
+                            "(create_pretraining_data.py --num_output_shards)")
+        return list(files)[self.rank::self.num_replicas]
+
+    # collective operations (identity on one replica)
+    def reduce_gradients(self, grads):
+        return grads
+
+    def broadcast(self, variables):
+        return None
+
+    def reduce_metrics(self, values):
+        return values
+
+    def dtype_policy(self):
+        return {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}[self.precision]
+
+
+class LocalStrategy(DeviceStrategy):
+    """One process, CPU or GPU (TensorFlow places ops on the GPU when one is visible)."""
+
+    def __init__(self, device_type="cpu", **kwargs):
+        super().__init__(**kwargs)
+        self.name = device_type
+        self.device_type = device_type
+
+    def device_scope(self):
+        import tensorflow as tf
+        if self.device_type == "gpu":
+            if not tf.config.list_physical_devices("GPU"):
+                raise UserError("--device=gpu: TensorFlow sees no GPU on this machine; use --device=cpu")
+            return tf.device("/GPU:0")
+        return tf.device("/CPU:0")
+
+
+_BUILTIN = {"cpu": lambda **kw: LocalStrategy("cpu", **kw),
+            "gpu": lambda **kw: LocalStrategy("gpu", **kw)}
+
+
+def available_devices():
+    names = dict(_BUILTIN)
+    for entry in metadata.entry_points(group="bert_tf.devices"):
+        names.setdefault(entry.name, entry)
+    return names
+
+
+def create_strategy(device="cpu", **kwargs):
+    """The strategy registered under `device` (built in, or from an entry point)."""
+    devices = available_devices()
+    if device not in devices:
+        raise UserError(f"--device={device} is unknown; available: {', '.join(sorted(devices))}")
+    factory = devices[device]
+    if isinstance(factory, metadata.EntryPoint):
+        factory = factory.load()
+    strategy = factory(**kwargs)
+    if not isinstance(strategy, DeviceStrategy):
+        raise UserError(f"--device={device}: its entry point did not return a DeviceStrategy")
+    return strategy

@@ -1,0 +1,282 @@
+"""The Estimator: train / evaluate / predict for every task, with one training loop.
+
+A task supplies `create_model(params)` (a Keras model with `tf1_weights()`) and
+`model_fn(model, features, mode, params) -> EstimatorSpec`. TF1's Estimator rebuilt the
+graph for each call; a Keras model lives on, so the model is created once and passed in.
+
+One training loop is `iterations_per_loop` optimizer steps inside one `tf.function`; each
+step computes gradients (XLA-compiled with `use_xla`), reduces them through the strategy
+outside XLA (Horovod's allreduce has no XLA kernel), then clips and applies them. Between
+loops the host logs, writes summaries, saves checkpoints and checks for non-finite losses.
+Loops end at every `save_checkpoints_steps` boundary and exactly at `max_steps`.
+
+A checkpoint holds the model, the optimizer slots, the global step, the loss-scale state,
+the dropout generators and the input iterator's position, so a run killed at any moment and
+restarted ends with exactly the weights of an uninterrupted run.
+"""
+
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from bert_tf import checkpoints, optimization
+from bert_tf.distribute.strategy import DeviceStrategy, LocalStrategy
+from bert_tf.errors import UserError
+from bert_tf.estimator import hooks
+from bert_tf.estimator.run_config import RunConfig
+from bert_tf.modeling import Dropout
+from bert_tf.records import RecordSchemaError
+
+TRAIN, EVAL, PREDICT = "train", "eval", "predict"
+
+
+@dataclasses.dataclass
+class EstimatorSpec:
+    loss: tf.Tensor = None
+    logs: dict = dataclasses.field(default_factory=dict)  # scalars averaged over a loop
+    metrics: dict = dataclasses.field(default_factory=dict)  # name -> (total, count)
+    predictions: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TrainParams:
+    """The training settings a task's params carry for the runner."""
+
+    optimizer: optimization.OptimizerConfig
+    num_accumulation_steps: int = 1
+    init_checkpoint: str = None
+    loss_scale: float = 0.0  # fp16 only: 0 dynamic, >= 1 static, -1 none
+    init_loss_scale: float = 2.0 ** 15
+    loss_scale_growth_steps: int = 2000
+
+
+class Estimator:
+    def __init__(self, task, config: RunConfig, params, strategy: DeviceStrategy = None):
+        self.task = task
+        self.config = config
+        self.params = params
+        self.strategy = strategy or LocalStrategy("cpu")
+        keras.utils.set_random_seed(config.seed)
+        keras.mixed_precision.set_dtype_policy(self.strategy.dtype_policy())
+        try:
+            with self.strategy.device_scope():
+                self.model = task.create_model(params)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+        self.named_variables = self.model.tf1_weights()
+        self.rng_states = {f"dropout_{i}": layer.seed_generator.state
+                           for i, layer in enumerate(self.model._flatten_layers())
+                           if isinstance(layer, Dropout) and layer.seed_generator is not None}
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self._optimizer = None
+        self._initialized = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def train_params(self) -> TrainParams:
+        return self.params["train"]
+
+    def _checkpoint(self, **extra):
+        return tf.train.Checkpoint(variables=dict(self.named_variables), rng=dict(self.rng_states),
+                                   global_step=self.global_step, **extra)
+
+    def latest_checkpoint(self):
+        return tf.train.latest_checkpoint(self.config.model_dir)
+
+    def _restore_model_only(self, path=None):
+        """For evaluate/predict: the latest checkpoint in model_dir, or init_checkpoint."""
+        if self._initialized:
+            return
+        path = path or self.latest_checkpoint()
+        if path:
+            self._checkpoint().read(path).expect_partial()
+            logging.info("restored %s (global step %d)", path, int(self.global_step))
+        elif self.params.get("init_checkpoint"):
+            self._init_from(self.params["init_checkpoint"])
+        else:
+            raise UserError(f"no checkpoint in {self.config.model_dir} and no --init_checkpoint: "
+                            "nothing to evaluate or predict with")
+        self._initialized = True
+
+    def _init_from(self, path):
+        """--init_checkpoint: Google's TF1 layout, or one of ours (object-based)."""
+        names = dict(tf.train.list_variables(path)) if checkpoints.tf1_checkpoint_exists(path) else {}
+        if "_CHECKPOINTABLE_OBJECT_GRAPH" in names:
+            tf.train.Checkpoint(variables=dict(self.named_variables)).read(path).expect_partial()
+            logging.info("init from our checkpoint %s", path)
+        else:
+            logging.info(checkpoints.load_tf1(self.model, path).summary())
+
+    # ------------------------------------------------------------------ training
+    def _grad_fn(self):
+        params, variables = self.params, list(self.named_variables.values())
+
+        def grads(features, loss_scale):
+            with tf.GradientTape() as tape:
+                spec = self.task.model_fn(self.model, features, TRAIN, params)
+                loss = tf.cast(spec.loss, tf.float32)
+                scaled = loss * loss_scale
+            g = tape.gradient(scaled, variables)
+            g = [tf.convert_to_tensor(x) / loss_scale if x is not None else tf.zeros_like(v)
+                 for x, v in zip(g, variables)]
+            return loss, dict(spec.logs, total_loss=loss), g
+
+        return tf.function(grads, jit_compile=self.strategy.jit_compile)
+
+    def _build_training(self):
+        tp = self.train_params
+        self._optimizer = optimization.create_optimizer(self.named_variables, tp.optimizer)
+        fp16 = self.strategy.precision == "fp16" and tp.loss_scale != -1
+        initial = (tp.init_loss_scale if tp.loss_scale == 0 else tp.loss_scale) if fp16 else 1.0
+        self.loss_scale = tf.Variable(float(initial), trainable=False, name="loss_scale")
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
+        self.nonfinite_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite")
+        self._dynamic_scale = fp16 and tp.loss_scale == 0
+        self._grads = self._grad_fn()
+        if tp.num_accumulation_steps > 1:
+            self._accumulators = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False)
+                                  for v in self.named_variables.values()]
+
+    def _step(self, iterator):
+        """One optimizer step (k micro-batches when accumulating); returns its logs."""
+        tp, k = self.train_params, self.train_params.num_accumulation_steps
+        loss, logs, grads = self._grads(next(iterator), self.loss_scale)
+        if k > 1:
+            for acc, g in zip(self._accumulators, grads):
+                acc.assign(g)
+            for _ in tf.range(k - 1):
+                _, more_logs, more = self._grads(next(iterator), self.loss_scale)
+                for acc, g in zip(self._accumulators, more):
+                    acc.assign_add(g)
+                logs = {key: logs[key] + more_logs[key] for key in logs}
+            grads = [acc / float(k) for acc in self._accumulators]
+            logs = {key: value / float(k) for key, value in logs.items()}
+        grads = self.strategy.reduce_gradients(grads)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
+        lr = optimization.learning_rate(self.global_step, tp.optimizer)
+
+        def apply():
+            self._optimizer.apply(grads, lr, self.global_step)
+            self.global_step.assign_add(1)
+            self.nonfinite_streak.assign(0)
+            if self._dynamic_scale:
+                self.good_steps.assign_add(1)
+                grow = self.good_steps >= tp.loss_scale_growth_steps
+                self.loss_scale.assign(tf.where(grow, self.loss_scale * 2.0, self.loss_scale))
+                self.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), self.good_steps))
+            return tf.constant(True)
+
+        def skip():
+            if self._dynamic_scale:  # overflow: skip the step, halve the scale
+                self.loss_scale.assign(tf.maximum(self.loss_scale / 2.0, 1.0))
+                self.good_steps.assign(0)
+            else:
+                self.nonfinite_streak.assign_add(1)
+            return tf.constant(False)
+
+        tf.cond(finite, apply, skip)
+        return dict(logs, learning_rate=lr, loss_scale=tf.identity(self.loss_scale))
+
+    def _train_loop_fn(self):
+        @tf.function
+        def loop(iterator, num_steps):
+            logs = self._step(iterator)
+            for _ in tf.range(num_steps - 1):
+                if self.nonfinite_streak >= self.config.max_nonfinite_steps:
+                    break
+                logs = self._step(iterator)
+            return logs
+        return loop
+
+    def train(self, input_fn, max_steps):
+        """Train to global step `max_steps`, resuming from the latest checkpoint in model_dir."""
+        cfg, tp = self.config, self.train_params
+        os.makedirs(cfg.model_dir, exist_ok=True)
+        if self._optimizer is None:
+            self._build_training()
+        with self.strategy.device_scope():
+            dataset = input_fn(self.params, self.strategy.input_context())
+            iterator = iter(dataset)
+        ckpt = self._checkpoint(optimizer=self._optimizer, loss_scale=self.loss_scale,
+                                good_steps=self.good_steps, iterator=iterator)
+        manager = tf.train.CheckpointManager(ckpt, cfg.model_dir, max_to_keep=cfg.keep_checkpoint_max,
+                                             checkpoint_name="model.ckpt")
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("resumed from %s at global step %d", manager.latest_checkpoint,
+                         int(self.global_step))
+        elif tp.init_checkpoint:
+            self._init_from(tp.init_checkpoint)
+        self.strategy.broadcast(list(self.named_variables.values()) + self._optimizer.m + self._optimizer.v)
+        self._initialized = True
+        loop = self._train_loop_fn()
+        batch = self.params.get("global_batch_size", 0)
+        logger = hooks.LoopLogger(cfg.model_dir, self.strategy.is_chief, batch, cfg.save_summary_steps)
+        step = int(self.global_step)
+        logger.start(step)
+        last_logged = step
+        while step < max_steps:
+            to_save = cfg.save_checkpoints_steps - step % cfg.save_checkpoints_steps
+            n = min(cfg.iterations_per_loop, max_steps - step, to_save)
+            try:
+                logs = loop(iterator, tf.constant(n, tf.int64))
+            except tf.errors.DataLossError as e:
+                raise RecordSchemaError(f"corrupted input record: {e.message.splitlines()[0]}; "
+                                        "re-create the data files") from e
+            except tf.errors.OutOfRangeError as e:
+                raise UserError("the training input ran out before max_steps; repeat the "
+                                "dataset or lower --num_train_steps") from e
+            logs = self.strategy.reduce_metrics({k: v.numpy() for k, v in logs.items()})
+            step = int(self.global_step)
+            hooks.check_finite(logs, int(self.nonfinite_streak), cfg.max_nonfinite_steps, step,
+                               manager.latest_checkpoint)
+            if step - last_logged >= cfg.log_every_n_steps or step >= max_steps:
+                logger.log(step, logs)
+                last_logged = step
+            if (step % cfg.save_checkpoints_steps == 0 or step >= max_steps) and self.strategy.is_chief:
+                manager.save(checkpoint_number=step)
+        return step
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, input_fn, steps=None, checkpoint_path=None):
+        """Metrics summed over `steps` batches (or the whole input) -> {name: total / count}."""
+        self._restore_model_only(checkpoint_path)
+        params = self.params
+
+        @tf.function(jit_compile=self.strategy.jit_compile)
+        def eval_step(features):
+            spec = self.task.model_fn(self.model, features, EVAL, params)
+            return {k: (tf.cast(t, tf.float64), tf.cast(c, tf.float64)) for k, (t, c) in spec.metrics.items()}
+
+        sums = {}
+        with self.strategy.device_scope():
+            dataset = input_fn(params, self.strategy.input_context())
+            for i, features in enumerate(dataset):
+                if steps is not None and i >= steps:
+                    break
+                for key, (total, count) in eval_step(features).items():
+                    t, c = sums.get(key, (0.0, 0.0))
+                    sums[key] = (t + float(total), c + float(count))
+        sums = self.strategy.reduce_metrics(sums)
+        results = {k: (t / c if c else float("nan")) for k, (t, c) in sums.items()}
+        results["global_step"] = int(self.global_step)
+        return results
+
+    def predict(self, input_fn, checkpoint_path=None):
+        """Yield one {name: numpy value} per example."""
+        self._restore_model_only(checkpoint_path)
+        params = self.params
+
+        @tf.function(jit_compile=self.strategy.jit_compile)
+        def predict_step(features):
+            return self.task.model_fn(self.model, features, PREDICT, params).predictions
+
+        with self.strategy.device_scope():
+            for features in input_fn(params, self.strategy.input_context()):
+                out = {k: v.numpy() for k, v in predict_step(features).items()}
+                for i in range(len(next(iter(out.values())))):
+                    yield {k: v[i] for k, v in out.items()}

@@ -1,0 +1,23 @@
+"""RunConfig: where and how often the runner saves, logs and loops."""
+
+import dataclasses
+
+from bert_tf.errors import UserError
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model_dir: str
+    iterations_per_loop: int = 100
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    log_every_n_steps: int = 100
+    save_summary_steps: int = 100
+    seed: int = 12345
+    max_nonfinite_steps: int = 3  # consecutive non-finite fp32 losses before stopping
+
+    def __post_init__(self):
+        for name in ("iterations_per_loop", "save_checkpoints_steps", "keep_checkpoint_max",
+                     "log_every_n_steps", "save_summary_steps", "max_nonfinite_steps"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name}={getattr(self, name)} must be at least 1")

@@ -1,0 +1,95 @@
+"""tf.data input for the runner: file sharding per worker, shuffle, repeat, batch, prefetch.
+
+Training input is deterministic for a seed (file order, interleave and shuffle are seeded
+and order-preserving), and its iterator is saved in checkpoints, so a resumed run reads
+exactly the records an uninterrupted run would have read next.
+"""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from bert_tf import records
+from bert_tf.errors import UserError
+
+
+def expand_files(patterns=None, directory=None, flag="--input_file"):
+    """Comma-separated globs and/or every file of a directory -> sorted file list."""
+    files = []
+    for pattern in [p.strip() for p in (patterns or "").split(",") if p.strip()]:
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise UserError(f"{flag}: nothing matches {pattern!r}")
+        files.extend(matches)
+    if directory:
+        if not os.path.isdir(directory):
+            raise UserError(f"{flag}: {directory} is not a directory")
+        files.extend(sorted(os.path.join(directory, f) for f in os.listdir(directory)
+                            if not f.endswith(".json") and not f.startswith(".")))
+    files = [f for f in files if os.path.isfile(f)]
+    if not files:
+        raise UserError(f"{flag}: no input files given or found")
+    return files
+
+
+def compression_of(path):
+    return "GZIP" if path.endswith(".gz") else None
+
+
+def check_pretraining_files(files, max_seq_length, max_predictions_per_seq, use_v2_feature_names=False):
+    """The first record of each file must have the schema the flags describe."""
+    spec = records.pretraining_feature_spec(max_seq_length, max_predictions_per_seq, use_v2_feature_names)
+    for path in files:
+        if os.path.getsize(path) == 0:
+            raise records.RecordSchemaError(f"{path}: the file is empty")
+        try:
+            first = records.read_examples(path, compression_of(path), limit=1)
+        except tf.errors.OpError as e:
+            raise records.RecordSchemaError(f"{path}: not a readable TFRecord file ({e.message.splitlines()[0]})") from e
+        if not first:
+            raise records.RecordSchemaError(f"{path}: the file holds no records")
+        found = {name: len(values) for name, values in first[0].items()}
+        missing = [name for name in spec if name not in found]
+        if missing:
+            raise records.RecordSchemaError(
+                f"{path}: not pretraining data of this schema: it lacks {', '.join(missing)} "
+                f"(it has {', '.join(sorted(found))})"
+                + ("; try --use_v2_feature_names" if "input_word_ids" in found else ""))
+        for name, feature in spec.items():
+            if found[name] != feature.shape[0]:
+                flag = "--max_seq_length" if feature.shape[0] == max_seq_length else "--max_predictions_per_seq"
+                raise records.RecordSchemaError(
+                    f"{path}: {name} has length {found[name]} but {flag}={feature.shape[0]}; the "
+                    f"data was made with a different {flag}: pass the value it was created with")
+
+
+def pretraining_input_fn(files, max_seq_length, max_predictions_per_seq, batch_size, is_training,
+                         seed=12345, use_v2_feature_names=False, shuffle_buffer=1000):
+    """input_fn(params, input_context) over pretraining TFRecords (Google's schema)."""
+
+    def input_fn(params, input_context):
+        mine = files
+        if input_context.num_input_pipelines > 1:
+            if len(files) < input_context.num_input_pipelines:
+                raise UserError(f"{len(files)} input file(s) for {input_context.num_input_pipelines} "
+                                "workers: write at least one file per worker")
+            mine = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
+        compression = compression_of(mine[0])
+        dataset = tf.data.Dataset.from_tensor_slices(mine)
+        if is_training:
+            dataset = dataset.shuffle(len(mine), seed=seed).repeat()
+            dataset = dataset.interleave(
+                lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
+                cycle_length=min(4, len(mine)))
+            dataset = dataset.shuffle(shuffle_buffer, seed=seed + 1)
+        else:
+            dataset = tf.data.TFRecordDataset(dataset, compression_type=compression)
+        dataset = dataset.batch(batch_size, drop_remainder=is_training)
+        dataset = dataset.map(
+            lambda raw: records.parse_pretraining(raw, max_seq_length, max_predictions_per_seq,
+                                                  use_v2_feature_names),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.prefetch(2)
+
+    return input_fn
