@@ -30,6 +30,8 @@ flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
 flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
 flags.DEFINE_integer("num_train_steps", 100000, "Optimizer steps to train to.")
 flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches.")
+flags.DEFINE_integer("stop_at_step", None, "Pause training at this global step (the schedule still "
+                     "spans --num_train_steps); rerun with a later value or without it to go on.")
 flags.DEFINE_bool("use_v2_feature_names", False, "Data uses Model Garden's feature names.")
 flags.mark_flags_as_required(["bert_config_file", "output_dir"])
 
@@ -60,7 +62,7 @@ def main(_):
         estimator.train(input_pipeline.pretraining_input_fn(
             train_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, micro_batch,
             is_training=True, seed=FLAGS.seed, use_v2_feature_names=FLAGS.use_v2_feature_names),
-            FLAGS.num_train_steps)
+            min(FLAGS.stop_at_step or FLAGS.num_train_steps, FLAGS.num_train_steps))
     if FLAGS.do_eval:
         eval_files = (input_pipeline.expand_files(FLAGS.eval_file, FLAGS.eval_files_dir, "--eval_files_dir")
                       if FLAGS.eval_file or FLAGS.eval_files_dir else train_files)

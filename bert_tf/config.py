@@ -187,3 +187,25 @@ def preset(name, vocab_size=30522, **overrides):
     fields: dict[str, Any] = dict(vocab_size=vocab_size, type_vocab_size=2, **sizes[name])
     fields.update(overrides)
     return BertConfig(**fields, source=f"preset:{name}")
+
+
+def main(argv=None):
+    """`python -m bert_tf.config --preset tiny --vocab_file vocab.txt --output bert_config.json`"""
+    import argparse
+    parser = argparse.ArgumentParser(description="Write a bert_config.json for a preset size.")
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--vocab_file", help="size the vocab from this vocab.txt")
+    parser.add_argument("--vocab_size", type=int, default=30522)
+    parser.add_argument("--max_position_embeddings", type=int)
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args(argv)
+    vocab_size = args.vocab_size
+    if args.vocab_file:
+        with open(args.vocab_file, "rb") as f:
+            vocab_size = sum(1 for _ in f)
+    overrides = {"max_position_embeddings": args.max_position_embeddings} if args.max_position_embeddings else {}
+    preset(args.preset, vocab_size=vocab_size, **overrides).to_json_file(args.output)
+
+
+if __name__ == "__main__":
+    main()
