@@ -51,7 +51,7 @@ def batch(config, seq, pred, size):
     }
 
 
-def measure(size, loops, use_xla, rounds=2):
+def measure(size, loops, use_xla, rounds=3):
     overrides, seq, pred, batch_size, settings, steps = SIZES[size]
     name = "base" if size == "base" else ("minilm_l6" if size == "minilm_l6" else "tiny")
     config = preset(name, **overrides) if size != "micro" else preset("micro", **overrides)
@@ -63,21 +63,19 @@ def measure(size, loops, use_xla, rounds=2):
         est._build_training()
         loop = est._train_loop_fn()
         iterator = iter(tf.data.Dataset.from_tensors(features).repeat())
-        results = {}
+        settings = [ipl for ipl in settings if ipl in loops]
         for ipl in settings:
-            if ipl not in loops:
-                continue
-            calls = max(1, steps // ipl)
-            n = tf.constant(ipl, tf.int64)
-            loop(iterator, n)["total_loss"].numpy()  # trace and compile
-            best = 0.0
-            for _ in range(rounds):
+            loop(iterator, tf.constant(ipl, tf.int64))["total_loss"].numpy()  # trace, compile
+        results = {ipl: 0.0 for ipl in settings}
+        for _ in range(rounds):  # settings interleaved, so drift hits them alike
+            for ipl in settings:
+                calls = max(1, steps // ipl)
+                n = tf.constant(ipl, tf.int64)
                 start = time.perf_counter()
                 for _ in range(calls):
                     logs = loop(iterator, n)
                 logs["total_loss"].numpy()
-                best = max(best, calls * ipl / (time.perf_counter() - start))
-            results[ipl] = best
+                results[ipl] = max(results[ipl], calls * ipl / (time.perf_counter() - start))
     return config, seq, pred, batch_size, results
 
 
@@ -90,7 +88,7 @@ def main():
     loops = [int(x) for x in args.loops.split(",")]
     peak = matmul_peak()
     print(f"{os.cpu_count()} cores; TF {tf.__version__}; XLA {'off' if args.no_xla else 'on'}; "
-          f"fp32 matmul peak {peak:.0f} GFLOP/s; best of 2 rounds")
+          f"fp32 matmul peak {peak:.0f} GFLOP/s; best of 3 interleaved rounds")
     for size in args.sizes.split(","):
         config, seq, pred, batch_size, results = measure(size, loops, not args.no_xla)
         gflop = 3 * flops_per_sequence(config, seq, pred) / 1e9

@@ -136,13 +136,31 @@ class Estimator:
         self.nonfinite_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite")
         self._dynamic_scale = fp16 and tp.loss_scale == 0
         self._grads = self._grad_fn()
+        apply_or_skip = self._apply_fn()
+        jit = self.strategy.jit_compile
+        self._apply = tf.function(apply_or_skip, jit_compile=jit)
+        grads_fn = self._grads.python_function
+
+        def fused(features, loss_scale):
+            _, logs, grads = grads_fn(features, loss_scale)
+            return apply_or_skip(grads, logs)
+
+        self._fused_step = tf.function(fused, jit_compile=jit)
         if tp.num_accumulation_steps > 1:
             self._accumulators = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False)
                                   for v in self.named_variables.values()]
 
     def _step(self, iterator):
-        """One optimizer step (k micro-batches when accumulating); returns its logs."""
-        tp, k = self.train_params, self.train_params.num_accumulation_steps
+        """One optimizer step (k micro-batches when accumulating); returns its logs.
+
+        On one replica without accumulation the whole step is one compiled function (one
+        XLA cluster with `use_xla`); otherwise gradients, their reduction through the
+        strategy (outside XLA: Horovod's allreduce has no XLA kernel) and the update are
+        three pieces.
+        """
+        k = self.train_params.num_accumulation_steps
+        if k == 1 and self.strategy.num_replicas == 1:
+            return self._fused_step(next(iterator), self.loss_scale)
         loss, logs, grads = self._grads(next(iterator), self.loss_scale)
         if k > 1:
             for acc, g in zip(self._accumulators, grads):
@@ -154,32 +172,40 @@ class Estimator:
                 logs = {key: logs[key] + more_logs[key] for key in logs}
             grads = [acc / float(k) for acc in self._accumulators]
             logs = {key: value / float(k) for key, value in logs.items()}
-        grads = self.strategy.reduce_gradients(grads)
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-        grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
-        lr = optimization.learning_rate(self.global_step, tp.optimizer)
+        return self._apply(self.strategy.reduce_gradients(grads), logs)
 
-        def apply():
-            self._optimizer.apply(grads, lr, self.global_step)
-            self.global_step.assign_add(1)
-            self.nonfinite_streak.assign(0)
-            if self._dynamic_scale:
-                self.good_steps.assign_add(1)
-                grow = self.good_steps >= tp.loss_scale_growth_steps
-                self.loss_scale.assign(tf.where(grow, self.loss_scale * 2.0, self.loss_scale))
-                self.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), self.good_steps))
-            return tf.constant(True)
+    def _apply_fn(self):
+        """Non-finite check, clipping, schedule, update (or skip) and loss-scale bookkeeping."""
+        tp = self.train_params
 
-        def skip():
-            if self._dynamic_scale:  # overflow: skip the step, halve the scale
-                self.loss_scale.assign(tf.maximum(self.loss_scale / 2.0, 1.0))
-                self.good_steps.assign(0)
-            else:
-                self.nonfinite_streak.assign_add(1)
-            return tf.constant(False)
+        def apply_or_skip(grads, logs):
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
+            lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
-        tf.cond(finite, apply, skip)
-        return dict(logs, learning_rate=lr, loss_scale=tf.identity(self.loss_scale))
+            def apply():
+                self._optimizer.apply(grads, lr, self.global_step)
+                self.global_step.assign_add(1)
+                self.nonfinite_streak.assign(0)
+                if self._dynamic_scale:
+                    self.good_steps.assign_add(1)
+                    grow = self.good_steps >= tp.loss_scale_growth_steps
+                    self.loss_scale.assign(tf.where(grow, self.loss_scale * 2.0, self.loss_scale))
+                    self.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), self.good_steps))
+                return tf.constant(True)
+
+            def skip():
+                if self._dynamic_scale:  # overflow: skip the step, halve the scale
+                    self.loss_scale.assign(tf.maximum(self.loss_scale / 2.0, 1.0))
+                    self.good_steps.assign(0)
+                else:
+                    self.nonfinite_streak.assign_add(1)
+                return tf.constant(False)
+
+            tf.cond(finite, apply, skip)
+            return dict(logs, learning_rate=lr, loss_scale=tf.identity(self.loss_scale))
+
+        return apply_or_skip
 
     def _train_loop_fn(self):
         @tf.function

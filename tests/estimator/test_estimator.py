@@ -185,3 +185,33 @@ def test_init_checkpoint_of_another_config_fails_clearly(tmp_path):
 def test_run_config_rejects_bad_values():
     with pytest.raises(UserError, match="--iterations_per_loop=0"):
         RunConfig("x", iterations_per_loop=0)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_mixed_precision_training_runs_and_keeps_float32_weights(tmp_path, gutenberg_records, precision):
+    est = _estimator(tmp_path, 3, ipl=3, precision=precision)
+    before = _weights(est)
+    est.train(_train_input(gutenberg_records), 3)
+    assert int(est.global_step) == 3
+    after = _weights(est)
+    assert all(v.dtype == np.float32 for v in after.values())
+    assert np.abs(after["bert/encoder/layer_0/output/dense/kernel"]
+                  - before["bert/encoder/layer_0/output/dense/kernel"]).max() > 0
+    assert est.model.encoder.compute_dtype == ("float16" if precision == "fp16" else "bfloat16")
+
+
+def test_predict_yields_one_dict_per_example(tmp_path, gutenberg_records):
+    est = _estimator(tmp_path, 2, ipl=2)
+    est.train(_train_input(gutenberg_records), 2)
+    fn = input_pipeline.pretraining_input_fn(gutenberg_records, SEQ, PRED, 4, is_training=False)
+    first = [p for _, p in zip(range(6), est.predict(lambda params, ctx: fn(params, ctx).take(2)))]
+    assert len(first) == 6
+    assert first[0]["masked_lm_predictions"].shape == (PRED,)
+    assert first[0]["next_sentence_probabilities"].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_lamb_and_static_loss_scale_train(tmp_path, gutenberg_records):
+    est = _estimator(tmp_path, 2, ipl=2, precision="fp16", loss_scale=128.0)
+    est.params["train"].optimizer.optimizer_type = "lamb"
+    est.train(_train_input(gutenberg_records), 2)
+    assert float(est.loss_scale) == 128.0 and int(est.global_step) == 2
