@@ -9,11 +9,12 @@
 import os
 
 import bert_tf  # noqa: F401  (first: environment for TensorFlow)
-from absl import flags, logging
+from absl import flags
 
 from bert_tf import cli, input_pipeline
 from bert_tf.config import BertConfig
 from bert_tf.errors import UserError
+from bert_tf.estimator import hooks
 from bert_tf.flags import (FLAGS, define_runner_flags, run_config_from_flags, strategy_from_flags,
                            train_params_from_flags)
 
@@ -74,16 +75,7 @@ def main(_):
             eval_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, FLAGS.eval_batch_size,
             is_training=False, use_v2_feature_names=FLAGS.use_v2_feature_names), FLAGS.max_eval_steps)
         if strategy.is_chief:
-            write_eval_results(results, os.path.join(FLAGS.output_dir, "eval_results.txt"))
-
-
-def write_eval_results(results, path):
-    lines = [f"{key} = {value}" for key, value in sorted(results.items())]
-    logging.info("***** Eval results *****\n  %s", "\n  ".join(lines))
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+            hooks.write_eval_results(results, os.path.join(FLAGS.output_dir, "eval_results.txt"))
 
 
 if __name__ == "__main__":

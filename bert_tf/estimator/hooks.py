@@ -77,3 +77,13 @@ def check_finite(logs, streak, limit, step, last_checkpoint):
             f"stopped without saving. The last good checkpoint is {last_checkpoint or 'none'}. "
             "Lower --learning_rate, check the data, or use --amp for loss scaling.")
     return all(math.isfinite(float(v)) for v in logs.values())
+
+
+def write_eval_results(results, path):
+    """Google's eval_results.txt: `key = value` lines, sorted; logged too."""
+    lines = [f"{key} = {value}" for key, value in sorted(results.items())]
+    logging.info("***** Eval results *****\n  %s", "\n  ".join(lines))
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
