@@ -208,13 +208,21 @@ class Estimator:
         return apply_or_skip
 
     def _train_loop_fn(self):
+        limit = self.config.max_nonfinite_steps
+
         @tf.function
         def loop(iterator, num_steps):
+            # The non-finite check sits in the while condition: an autograph `break` in the
+            # body cost ~15% of the steps/s on a micro model (interleaved A/B, one process).
             logs = self._step(iterator)
-            for _ in tf.range(num_steps - 1):
-                if self.nonfinite_streak >= self.config.max_nonfinite_steps:
-                    break
-                logs = self._step(iterator)
+
+            def more(i, logs):
+                return tf.logical_and(i < num_steps, self.nonfinite_streak < limit)
+
+            def body(i, logs):
+                return i + 1, self._step(iterator)
+
+            _, logs = tf.while_loop(more, body, (tf.constant(1, tf.int64), logs))
             return logs
         return loop
 
