@@ -75,7 +75,8 @@ def define_runner_flags():
 
 def precision_from_flags():
     if FLAGS.precision and (FLAGS.amp or FLAGS.use_fp16) and FLAGS.precision != "fp16":
-        raise flags.ValidationError(f"--amp asks for fp16 but --precision={FLAGS.precision}")
+        from bert_tf.errors import UserError
+        raise UserError(f"--amp asks for fp16 but --precision={FLAGS.precision}; give one of them")
     return FLAGS.precision or ("fp16" if FLAGS.amp or FLAGS.use_fp16 else "fp32")
 
 
