@@ -15,8 +15,8 @@ from bert_tf import cli, input_pipeline
 from bert_tf.config import BertConfig
 from bert_tf.errors import UserError
 from bert_tf.estimator import hooks
-from bert_tf.flags import (FLAGS, define_runner_flags, run_config_from_flags, strategy_from_flags,
-                           train_params_from_flags)
+from bert_tf.flags import (FLAGS, define_runner_flags, per_worker_batch_size, run_config_from_flags,
+                           strategy_from_flags, train_params_from_flags)
 
 define_runner_flags()
 flags.DEFINE_string("input_file", None, "Training TFRecords: comma-separated globs.")
@@ -49,7 +49,7 @@ def main(_):
     strategy = strategy_from_flags()
     params = {"global_batch_size": FLAGS.train_batch_size, "init_checkpoint": FLAGS.init_checkpoint,
               "train": train_params_from_flags(FLAGS.num_train_steps, FLAGS.num_warmup_steps,
-                                               FLAGS.train_batch_size)}
+                                               FLAGS.train_batch_size, strategy.num_replicas)}
     train_files = None
     if FLAGS.input_file or FLAGS.input_files_dir:
         train_files = input_pipeline.expand_files(FLAGS.input_file, FLAGS.input_files_dir)
@@ -59,10 +59,11 @@ def main(_):
     if FLAGS.do_train:
         if not train_files:
             raise UserError("--do_train needs --input_file or --input_files_dir")
-        micro_batch = FLAGS.train_batch_size // FLAGS.num_accumulation_steps // strategy.num_replicas
+        micro_batch = per_worker_batch_size(FLAGS.train_batch_size, strategy)
         estimator.train(input_pipeline.pretraining_input_fn(
             train_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, micro_batch,
-            is_training=True, seed=FLAGS.seed, use_v2_feature_names=FLAGS.use_v2_feature_names),
+            is_training=True, seed=FLAGS.seed, use_v2_feature_names=FLAGS.use_v2_feature_names,
+            shard_by_record=FLAGS.shard_by_record),
             min(FLAGS.stop_at_step or FLAGS.num_train_steps, FLAGS.num_train_steps))
     if FLAGS.do_eval:
         eval_files = (input_pipeline.expand_files(FLAGS.eval_file, FLAGS.eval_files_dir, "--eval_files_dir")

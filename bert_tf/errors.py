@@ -7,3 +7,8 @@ Subclasses name their area (ConfigError, CheckpointError, DataError, VocabError,
 
 class UserError(ValueError):
     """Bad input from the user: the message names the file, flag or record and what to do."""
+
+
+class DataError(UserError):
+    """An input data file that cannot be used: not readable, not the expected format, or
+    records that break its rules; the message names the file and the first bad entry."""

@@ -69,8 +69,18 @@ def define_runner_flags():
     flags.DEFINE_float("loss_scale", 0.0, "fp16 loss scaling: 0 dynamic, >= 1 static, -1 off.")
     flags.DEFINE_float("init_loss_scale", 2.0 ** 15, "Initial dynamic loss scale.")
     flags.DEFINE_bool("use_xla", False, "XLA-compile the forward/backward computation.")
-    flags.DEFINE_string("device", "cpu", "Device strategy: cpu, gpu, or one registered under the "
-                        "bert_tf.devices entry point.")
+    flags.DEFINE_string("device", "cpu", "Device strategy: cpu, gpu, horovod, or one registered "
+                        "under the bert_tf.devices entry point (see docs/devices.md).")
+    flags.DEFINE_bool("horovod", False, "Multi-worker data parallelism with Horovod (launch with "
+                      "horovodrun); same as --device=horovod.")
+    flags.DEFINE_bool("use_horovod", False, "Same as --horovod.")
+    flags.DEFINE_bool("distributed", False, "Ascend's name: several workers; Horovod on cpu/gpu, "
+                      "the device's own runtime for a plugin device (--device).")
+    flags.DEFINE_bool("hvd_fp16_compression", False, "Horovod: allreduce gradients in float16.")
+    flags.DEFINE_bool("shard_by_record", False, "Several workers: each reads every n-th record "
+                      "instead of its own files (needed when there are fewer files than workers).")
+    flags.DEFINE_bool("scale_lr_by_workers", False, "Multiply --learning_rate by the number of "
+                      "workers (for learning rates tuned per worker batch).")
 
 
 def precision_from_flags():
@@ -80,9 +90,37 @@ def precision_from_flags():
     return FLAGS.precision or ("fp16" if FLAGS.amp or FLAGS.use_fp16 else "fp32")
 
 
+def device_from_flags():
+    """--device, with NVIDIA's --horovod/--use_horovod and Ascend's --distributed folded in."""
+    from bert_tf.errors import UserError
+    device = FLAGS.device
+    if FLAGS.horovod or FLAGS.use_horovod:
+        if device not in ("cpu", "gpu", "horovod"):
+            raise UserError(f"--horovod conflicts with --device={device}; give one of them")
+        device = "horovod"
+    if FLAGS.distributed and device in ("cpu", "gpu"):
+        device = "horovod"
+    if FLAGS.hvd_fp16_compression and device != "horovod":
+        raise UserError("--hvd_fp16_compression needs --horovod")
+    return device
+
+
 def strategy_from_flags():
     from bert_tf.distribute.strategy import create_strategy
-    return create_strategy(FLAGS.device, jit_compile=FLAGS.use_xla, precision=precision_from_flags())
+    device = device_from_flags()
+    extra = {"fp16_compression": FLAGS.hvd_fp16_compression} if device == "horovod" else {}
+    return create_strategy(device, jit_compile=FLAGS.use_xla, precision=precision_from_flags(), **extra)
+
+
+def per_worker_batch_size(global_batch_size, strategy, flag="--train_batch_size"):
+    """The micro-batch each worker computes: global / (workers x accumulation steps)."""
+    from bert_tf.errors import UserError
+    parts = strategy.num_replicas * FLAGS.num_accumulation_steps
+    if global_batch_size % parts:
+        raise UserError(f"{flag}={global_batch_size} (the global batch) is not divisible by "
+                        f"{strategy.num_replicas} worker(s) x --num_accumulation_steps="
+                        f"{FLAGS.num_accumulation_steps}")
+    return global_batch_size // parts
 
 
 def run_config_from_flags():
@@ -94,7 +132,7 @@ def run_config_from_flags():
                      save_summary_steps=FLAGS.save_summary_steps, seed=FLAGS.seed)
 
 
-def train_params_from_flags(num_train_steps, num_warmup_steps, batch_size):
+def train_params_from_flags(num_train_steps, num_warmup_steps, batch_size, num_workers=1):
     from bert_tf.errors import UserError
     from bert_tf.estimator.estimator import TrainParams
     from bert_tf.optimization import OptimizerConfig
@@ -104,7 +142,8 @@ def train_params_from_flags(num_train_steps, num_warmup_steps, batch_size):
         raise UserError(f"the batch size {batch_size} is not divisible by "
                         f"--num_accumulation_steps={FLAGS.num_accumulation_steps}")
     optimizer = OptimizerConfig(
-        optimizer_type=FLAGS.optimizer_type, learning_rate=FLAGS.learning_rate,
+        optimizer_type=FLAGS.optimizer_type,
+        learning_rate=FLAGS.learning_rate * (num_workers if FLAGS.scale_lr_by_workers else 1),
         num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps,
         end_learning_rate=FLAGS.end_learning_rate, weight_decay_rate=FLAGS.weight_decay_rate,
         epsilon=FLAGS.adam_epsilon, clip_norm=1.0 if FLAGS.clip_by_global_norm else 0.0).validate()

@@ -64,27 +64,33 @@ def check_pretraining_files(files, max_seq_length, max_predictions_per_seq, use_
                     f"data was made with a different {flag}: pass the value it was created with")
 
 
+def record_dataset(files, input_context, is_training, seed=12345, shard_by_record=False,
+                   shuffle_buffer=1000):
+    """Serialized records of this worker's share: shuffled and repeated for training.
+
+    Workers read disjoint files (or, with `shard_by_record` and always for evaluation,
+    every n-th record), so together they see each record once per epoch.
+    """
+    by_record = shard_by_record or not is_training
+    mine = files if by_record else input_context.shard_files(files)
+    compression = compression_of(mine[0])
+    dataset = tf.data.Dataset.from_tensor_slices(mine)
+    if not is_training:
+        return input_context.shard_records(tf.data.TFRecordDataset(dataset, compression_type=compression))
+    dataset = dataset.shuffle(len(mine), seed=seed).repeat()
+    dataset = dataset.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
+                                 cycle_length=min(4, len(mine)))
+    if by_record:
+        dataset = input_context.shard_records(dataset)
+    return dataset.shuffle(shuffle_buffer, seed=seed + 1)
+
+
 def pretraining_input_fn(files, max_seq_length, max_predictions_per_seq, batch_size, is_training,
-                         seed=12345, use_v2_feature_names=False, shuffle_buffer=1000):
+                         seed=12345, use_v2_feature_names=False, shard_by_record=False):
     """input_fn(params, input_context) over pretraining TFRecords (Google's schema)."""
 
     def input_fn(params, input_context):
-        mine = files
-        if input_context.num_input_pipelines > 1:
-            if len(files) < input_context.num_input_pipelines:
-                raise UserError(f"{len(files)} input file(s) for {input_context.num_input_pipelines} "
-                                "workers: write at least one file per worker")
-            mine = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
-        compression = compression_of(mine[0])
-        dataset = tf.data.Dataset.from_tensor_slices(mine)
-        if is_training:
-            dataset = dataset.shuffle(len(mine), seed=seed).repeat()
-            dataset = dataset.interleave(
-                lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
-                cycle_length=min(4, len(mine)))
-            dataset = dataset.shuffle(shuffle_buffer, seed=seed + 1)
-        else:
-            dataset = tf.data.TFRecordDataset(dataset, compression_type=compression)
+        dataset = record_dataset(files, input_context, is_training, seed, shard_by_record)
         dataset = dataset.batch(batch_size, drop_remainder=is_training)
         dataset = dataset.map(
             lambda raw: records.parse_pretraining(raw, max_seq_length, max_predictions_per_seq,

@@ -221,3 +221,74 @@ def read_examples(path, compression=None, limit=None):
         out.append({name: list(getattr(f, f.WhichOneof("kind")).value)
                     for name, f in example.features.feature.items()})
     return out
+
+
+# ---------------------------------------------------------------------- classifier and tagger
+# Google's run_classifier fields (label_ids and is_real_example are scalars); the tagger's
+# label_ids hold a label per token, and label_mask marks the tokens that carry one (a word's
+# first WordPiece; see bert_tf/data/ner.py).
+def classifier_fields(is_regression=False):
+    return (Field("input_ids", "input_word_ids", "int", "seq"),
+            Field("input_mask", "input_mask", "int", "seq"),
+            Field("segment_ids", "input_type_ids", "int", "seq"),
+            Field("label_ids", "label_ids", "float" if is_regression else "int", "one"),
+            Field("is_real_example", "is_real_example", "int", "one"))
+
+
+TAGGER_FIELDS = (Field("input_ids", "input_word_ids", "int", "seq"),
+                 Field("input_mask", "input_mask", "int", "seq"),
+                 Field("segment_ids", "input_type_ids", "int", "seq"),
+                 Field("label_ids", "label_ids", "int", "seq"),
+                 Field("label_mask", "label_mask", "int", "seq"))
+
+
+def classifier_example(features):
+    """`ClassifierFeatures` -> serialized tf.train.Example; a float `label_id` (regression)
+    is written as a float feature, an int as int64."""
+    is_regression = isinstance(features.label_id, float)
+    values = {"input_ids": features.input_ids, "input_mask": features.input_mask,
+              "segment_ids": features.segment_ids, "label_ids": [features.label_id],
+              "is_real_example": [int(bool(features.is_real_example))]}
+    return encode_example({f.name: (f.dtype, values[f.name])
+                           for f in classifier_fields(is_regression)})
+
+
+def tagger_example(features):
+    """`TaggerFeatures` -> serialized tf.train.Example (per-token label_ids and label_mask)."""
+    return encode_example({f.name: (f.dtype, getattr(features, f.name)) for f in TAGGER_FIELDS})
+
+
+def _fixed_spec(fields, max_seq_length):
+    import tensorflow as tf
+    return {f.name: tf.io.FixedLenFeature([max_seq_length] if f.length == "seq" else [],
+                                          tf.int64 if f.dtype == "int" else tf.float32)
+            for f in fields}
+
+
+def classifier_feature_spec(max_seq_length, is_regression=False):
+    return _fixed_spec(classifier_fields(is_regression), max_seq_length)
+
+
+def tagger_feature_spec(max_seq_length):
+    return _fixed_spec(TAGGER_FIELDS, max_seq_length)
+
+
+def _parse_fixed(serialized, spec):
+    """Serialized example(s) -> {name: tensor}, int64 cast to int32 (what models take)."""
+    import tensorflow as tf
+    if serialized.shape.rank == 1:
+        parsed = tf.io.parse_example(serialized, spec)
+    else:
+        parsed = tf.io.parse_single_example(serialized, spec)
+    return {name: tf.cast(value, tf.int32) if value.dtype == tf.int64 else value
+            for name, value in parsed.items()}
+
+
+def parse_classifier(serialized, max_seq_length, is_regression=False):
+    """Serialized classifier example(s) -> tensors; label_ids float32 for regression."""
+    return _parse_fixed(serialized, classifier_feature_spec(max_seq_length, is_regression))
+
+
+def parse_tagger(serialized, max_seq_length):
+    """Serialized tagger example(s) -> {field name: int32 tensor of [max_seq_length]}."""
+    return _parse_fixed(serialized, tagger_feature_spec(max_seq_length))

@@ -1,6 +1,6 @@
 """DeviceStrategy: the one place that knows about replicas, ranks and accelerator runtimes.
 
-The rest of the code asks the strategy: `is_chief`, `num_replicas`, `shard(files)`,
+The rest of the code asks the strategy: `is_chief`, `num_replicas`, `input_context()` (its share of the input),
 `reduce_gradients(grads)`, `broadcast(variables)`, `reduce_metrics(values)`, how to compile
 (`jit_compile`), which precision policy to use. Built-in devices: `cpu`, `gpu` (this
 module's `LocalStrategy`); third-party packages add devices through the entry-point group
@@ -15,10 +15,27 @@ from bert_tf.errors import UserError
 
 @dataclasses.dataclass
 class InputContext:
-    """What an input_fn needs to know about its worker."""
+    """What an input_fn needs to know about its worker: which share of the input is its own."""
 
     input_pipeline_id: int = 0
     num_input_pipelines: int = 1
+
+    def shard_files(self, files):
+        """This worker's files (file-level sharding: each worker reads whole, disjoint files)."""
+        if self.num_input_pipelines == 1:
+            return list(files)
+        if len(files) < self.num_input_pipelines:
+            raise UserError(f"{len(files)} input file(s) for {self.num_input_pipelines} workers: "
+                            "each worker needs at least one file; write more shards "
+                            "(create_pretraining_data.py --output_dir --num_output_shards) or shard "
+                            "by record (--shard_by_record)")
+        return list(files)[self.input_pipeline_id::self.num_input_pipelines]
+
+    def shard_records(self, dataset):
+        """This worker's records of a tf.data.Dataset (record-level sharding)."""
+        if self.num_input_pipelines == 1:
+            return dataset
+        return dataset.shard(self.num_input_pipelines, self.input_pipeline_id)
 
 
 class DeviceStrategy:
@@ -51,19 +68,9 @@ class DeviceStrategy:
         import contextlib
         return contextlib.nullcontext()
 
-    def input_context(self):
-        return InputContext(self.rank, self.num_replicas)
-
-    # data
-    def shard(self, files):
-        """This replica's share of the input files (all of them on one replica)."""
-        if self.num_replicas == 1:
-            return list(files)
-        if len(files) < self.num_replicas:
-            raise UserError(f"{len(files)} input file(s) for {self.num_replicas} workers: each "
-                            "worker needs at least one file; write more shards "
-                            "(create_pretraining_data.py --num_output_shards)")
-        return list(files)[self.rank::self.num_replicas]
+    def input_context(self, sharded=True):
+        """Which share of the input this worker reads (all of it when not `sharded`)."""
+        return InputContext(self.rank, self.num_replicas) if sharded else InputContext()
 
     # collective operations (identity on one replica)
     def reduce_gradients(self, grads):
@@ -73,7 +80,11 @@ class DeviceStrategy:
         return None
 
     def reduce_metrics(self, values):
+        """Scalars (loop logs) averaged over workers, (total, count) pairs summed."""
         return values
+
+    def barrier(self):
+        """Wait for every worker (before the chief saves a checkpoint)."""
 
     def dtype_policy(self):
         return {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}[self.precision]
@@ -96,8 +107,14 @@ class LocalStrategy(DeviceStrategy):
         return tf.device("/CPU:0")
 
 
+def _horovod(**kwargs):
+    from bert_tf.distribute.horovod import HorovodStrategy
+    return HorovodStrategy(**kwargs)
+
+
 _BUILTIN = {"cpu": lambda **kw: LocalStrategy("cpu", **kw),
-            "gpu": lambda **kw: LocalStrategy("gpu", **kw)}
+            "gpu": lambda **kw: LocalStrategy("gpu", **kw),
+            "horovod": _horovod}
 
 
 def available_devices():
@@ -108,7 +125,11 @@ def available_devices():
 
 
 def create_strategy(device="cpu", **kwargs):
-    """The strategy registered under `device` (built in, or from an entry point)."""
+    """The strategy registered under `device` (built in, or from an entry point).
+
+    `kwargs` are the runner's settings every strategy takes (`jit_compile`, `precision`);
+    Horovod also takes `fp16_compression`.
+    """
     devices = available_devices()
     if device not in devices:
         raise UserError(f"--device={device} is unknown; available: {', '.join(sorted(devices))}")

@@ -235,12 +235,16 @@ class Estimator:
         with self.strategy.device_scope():
             dataset = input_fn(self.params, self.strategy.input_context())
             iterator = iter(dataset)
-        ckpt = self._checkpoint(optimizer=self._optimizer, loss_scale=self.loss_scale,
-                                good_steps=self.good_steps, iterator=iterator)
+        state = {"optimizer": self._optimizer, "loss_scale": self.loss_scale, "good_steps": self.good_steps}
+        input_state = _InputState(cfg, self.strategy, iterator)
+        if input_state.manager is None:
+            state["iterator"] = iterator  # one worker: the input position is in the checkpoint
+        ckpt = self._checkpoint(**state)
         manager = tf.train.CheckpointManager(ckpt, cfg.model_dir, max_to_keep=cfg.keep_checkpoint_max,
                                              checkpoint_name="model.ckpt")
         if manager.latest_checkpoint:
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            input_state.restore(int(self.global_step))
             logging.info("resumed from %s at global step %d", manager.latest_checkpoint,
                          int(self.global_step))
         elif tp.init_checkpoint:
@@ -271,8 +275,11 @@ class Estimator:
             if step - last_logged >= cfg.log_every_n_steps or step >= max_steps:
                 logger.log(step, logs)
                 last_logged = step
-            if (step % cfg.save_checkpoints_steps == 0 or step >= max_steps) and self.strategy.is_chief:
-                manager.save(checkpoint_number=step)
+            if step % cfg.save_checkpoints_steps == 0 or step >= max_steps:
+                input_state.save(step)
+                self.strategy.barrier()  # every worker's input position is on disk first
+                if self.strategy.is_chief:
+                    manager.save(checkpoint_number=step)
         return step
 
     # ------------------------------------------------------------------ evaluation
@@ -287,6 +294,8 @@ class Estimator:
             return {k: (tf.cast(t, tf.float64), tf.cast(c, tf.float64)) for k, (t, c) in spec.metrics.items()}
 
         sums = {}
+        if steps is not None:  # `steps` batches in all, shared by the workers
+            steps = -(-steps // self.strategy.num_replicas)
         with self.strategy.device_scope():
             dataset = input_fn(params, self.strategy.input_context())
             for i, features in enumerate(dataset):
@@ -309,8 +318,37 @@ class Estimator:
         def predict_step(features):
             return self.task.model_fn(self.model, features, PREDICT, params).predictions
 
-        with self.strategy.device_scope():
-            for features in input_fn(params, self.strategy.input_context()):
+        with self.strategy.device_scope():  # every worker predicts everything; the chief writes
+            for features in input_fn(params, self.strategy.input_context(sharded=False)):
                 out = {k: v.numpy() for k, v in predict_step(features).items()}
                 for i in range(len(next(iter(out.values())))):
                     yield {k: v[i] for k, v in out.items()}
+
+
+class _InputState:
+    """Each worker's input position when there are several: the chief's checkpoint cannot
+    hold the others' iterators, so each worker keeps its own under
+    `model_dir/input_state/rank_N`, saved before the chief's checkpoint of the same step."""
+
+    def __init__(self, config, strategy, iterator):
+        self.manager = None
+        if strategy.num_replicas > 1:
+            self.rank = strategy.rank
+            self.directory = os.path.join(config.model_dir, "input_state", f"rank_{strategy.rank}")
+            self.manager = tf.train.CheckpointManager(
+                tf.train.Checkpoint(iterator=iterator), self.directory,
+                max_to_keep=config.keep_checkpoint_max + 1, checkpoint_name="input")
+
+    def save(self, step):
+        if self.manager is not None:
+            self.manager.save(checkpoint_number=step)
+
+    def restore(self, step):
+        if self.manager is None:
+            return
+        path = os.path.join(self.directory, f"input-{step}")
+        if not tf.io.gfile.exists(path + ".index"):
+            raise UserError(f"resuming at global step {step}: worker {self.rank} has no saved input "
+                            f"position ({path}); resume with the same number of workers as the run "
+                            "that wrote the checkpoint")
+        self.manager.checkpoint.read(path).assert_existing_objects_matched()

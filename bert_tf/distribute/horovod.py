@@ -1,0 +1,94 @@
+"""Horovod data parallelism: the only module that talks to Horovod.
+
+Under Keras 3, Horovod's Keras integration does not average (its DistributedOptimizer runs
+inside `fit()` and silently skips the allreduce), so the runner uses `horovod.tensorflow`
+directly from its own loop: gradients come out of the XLA-compiled part, are averaged here
+with one grouped allreduce (Horovod's allreduce has no XLA kernel), and go back into the
+compiled update. Collectives work on plain `tf.Variable`s: a Keras variable is unwrapped to
+its `.value` first.
+"""
+
+from bert_tf.distribute.strategy import DeviceStrategy
+from bert_tf.errors import UserError
+
+SETUP_HINT = "run scripts/setup.sh (it builds Horovod 0.28.1 against TensorFlow 2.21)"
+
+
+def import_horovod():
+    """horovod.tensorflow, or a clear message when it is missing or built without TensorFlow."""
+    try:
+        import horovod.tensorflow as hvd
+    except ImportError as e:
+        raise UserError(f"--horovod needs Horovod with TensorFlow support, which is not "
+                        f"importable here ({e}); {SETUP_HINT}") from e
+    except Exception as e:  # a build against another TensorFlow fails at load time
+        raise UserError(f"Horovod is installed but its TensorFlow extension does not load ({e}); "
+                        f"{SETUP_HINT}") from e
+    return hvd
+
+
+def _tf_variable(v):
+    """The tf.Variable under a Keras 3 variable (Horovod's collectives need it)."""
+    import tensorflow as tf
+    return v if isinstance(v, tf.Variable) else v.value
+
+
+class HorovodStrategy(DeviceStrategy):
+    """One process per device, launched by `horovodrun`; Gloo or MPI controller."""
+
+    name = "horovod"
+
+    def __init__(self, fp16_compression=False, **kwargs):
+        super().__init__(**kwargs)
+        self.hvd = import_horovod()
+        self.hvd.init()
+        self._pin_gpu()
+        self.compression = (self.hvd.Compression.fp16 if fp16_compression
+                            else self.hvd.Compression.none)
+
+    def _pin_gpu(self):
+        """Each worker sees only its own GPU (local rank), as NVIDIA's scripts do."""
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            tf.config.set_visible_devices(gpus[self.local_rank % len(gpus)], "GPU")
+
+    @property
+    def num_replicas(self):
+        return self.hvd.size()
+
+    @property
+    def rank(self):
+        return self.hvd.rank()
+
+    @property
+    def local_rank(self):
+        return self.hvd.local_rank()
+
+    def reduce_gradients(self, grads):
+        return self.hvd.grouped_allreduce(list(grads), op=self.hvd.Average,
+                                          compression=self.compression)
+
+    def broadcast(self, variables):
+        self.hvd.broadcast_variables([_tf_variable(v) for v in variables], root_rank=0)
+
+    def reduce_metrics(self, values):
+        """Scalars (loop logs) are averaged over workers; (total, count) pairs are summed."""
+        import tensorflow as tf
+        names = sorted(values)
+        pairs = [n for n in names if isinstance(values[n], tuple)]
+        scalars = [n for n in names if not isinstance(values[n], tuple)]
+        out = {}
+        if scalars:
+            mean = self.hvd.allreduce(tf.constant([float(values[n]) for n in scalars], tf.float64),
+                                      op=self.hvd.Average, name="reduce_scalars").numpy()
+            out.update(zip(scalars, (float(x) for x in mean)))
+        if pairs:
+            sums = self.hvd.allreduce(tf.constant([values[n] for n in pairs], tf.float64),
+                                      op=self.hvd.Sum, name="reduce_pairs").numpy()
+            out.update((n, (float(t), float(c))) for n, (t, c) in zip(pairs, sums))
+        return out
+
+    def barrier(self):
+        import tensorflow as tf
+        self.hvd.allreduce(tf.constant(0.0), op=self.hvd.Sum, name="barrier")

@@ -1,0 +1,86 @@
+"""A worker for the averaging test: trains a micro BERT classifier through the Estimator.
+
+Run alone (`--device=cpu`, batch 2b) or under `horovodrun -np 2` (`--device=horovod`, batch b
+per worker): each global batch holds the same 2b sentences of real text either way, worker r
+taking rows [r*b, (r+1)*b). Dropout is off and the loss is a mean over examples, so averaged
+gradients of two workers equal the gradient of the whole batch. Each worker writes its final
+weights to OUT/weights_rank{r}.npz.
+
+  python averaging_worker.py OUT --device=cpu|horovod --global_batch=8
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent.parent))
+
+import bert_tf  # noqa: E402,F401
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bert_tf.config import preset  # noqa: E402
+from bert_tf.distribute.strategy import create_strategy  # noqa: E402
+from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig  # noqa: E402
+from bert_tf.estimator.estimator import TrainParams  # noqa: E402
+from bert_tf.heads import BertClassifierModel, classification_loss  # noqa: E402
+from bert_tf.optimization import OptimizerConfig  # noqa: E402
+from conftest import SHARED_DATA, UNCASED_VOCAB, simple_ids  # noqa: E402
+
+SEQ, STEPS = 32, 6
+
+
+class PairTask:
+    """Binary classification of real sentences; the label is the line's parity."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def create_model(self, params):
+        return BertClassifierModel(self.config, 2).build_for(SEQ)
+
+    def model_fn(self, model, features, mode, params):
+        logits = model(features, training=mode == TRAIN)["logits"]
+        return EstimatorSpec(loss=classification_loss(logits, features["label_ids"]))
+
+
+def input_fn_for(global_batch):
+    lines = [line for line in (SHARED_DATA / "pretrain_text/sample_text.txt").read_text().splitlines()
+             if line.strip()][:global_batch * STEPS]
+    ids, mask, segments = simple_ids(SHARED_DATA / UNCASED_VOCAB, lines, SEQ)
+    data = {"input_ids": ids, "input_mask": mask, "segment_ids": segments,
+            "label_ids": (np.arange(len(lines)) % 2).astype(np.int32)}
+
+    def input_fn(params, ctx):
+        per_worker = global_batch // ctx.num_input_pipelines
+        start = ctx.input_pipeline_id * per_worker
+        dataset = tf.data.Dataset.from_tensor_slices(data).batch(global_batch, drop_remainder=True)
+        return dataset.map(lambda f: {k: v[start:start + per_worker] for k, v in f.items()}).repeat()
+
+    return input_fn
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--global_batch", type=int, default=8)
+    args = parser.parse_args()
+    config = preset("micro", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    strategy = create_strategy(args.device, jit_compile=True)
+    optimizer = OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1).validate()
+    params = {"global_batch_size": args.global_batch, "train": TrainParams(optimizer=optimizer)}
+    model_dir = os.path.join(args.out, f"model_{args.device}")
+    estimator = Estimator(PairTask(config), RunConfig(model_dir, iterations_per_loop=3,
+                                                      save_checkpoints_steps=3, log_every_n_steps=3),
+                          params, strategy)
+    estimator.train(input_fn_for(args.global_batch), STEPS)
+    weights = {name: np.asarray(v) for name, v in estimator.named_variables.items()}
+    np.savez(os.path.join(args.out, f"weights_{args.device}_rank{strategy.rank}.npz"), **weights)
+
+
+if __name__ == "__main__":
+    main()

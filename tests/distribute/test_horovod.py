@@ -1,0 +1,142 @@
+"""Horovod through real processes (`horovodrun -np 2` on localhost, Gloo and MPI): averaging is
+real, pretraining runs distributed with only rank 0 writing, a killed worker stops the others
+and the rerun resumes; plus the clear messages of the strategy's set-up."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf.config import preset
+from bert_tf.data import pretraining_job
+from bert_tf.distribute.strategy import InputContext, create_strategy
+from bert_tf.errors import UserError
+from conftest import ROOT, UNCASED_VOCAB, need
+
+HERE = pathlib.Path(__file__).resolve().parent
+HOROVODRUN = str(pathlib.Path(sys.executable).parent / "horovodrun")
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+SEQ, PRED = 64, 10
+
+
+def horovodrun(controller, *command, **kwargs):
+    return [HOROVODRUN, "-np", "2", "-H", "localhost:2", f"--{controller}", sys.executable, *command]
+
+
+def run(cmd, timeout=600):
+    result = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return result
+
+
+def test_two_workers_average_like_one_worker_with_twice_the_batch(tmp_path):
+    need("pretrain_text/sample_text.txt")
+    worker = str(HERE / "averaging_worker.py")
+    run([sys.executable, worker, str(tmp_path), "--device=cpu", "--global_batch=8"])
+    run(horovodrun("gloo", worker, str(tmp_path), "--device=horovod", "--global_batch=8"))
+    one = np.load(tmp_path / "weights_cpu_rank0.npz")
+    rank0 = np.load(tmp_path / "weights_horovod_rank0.npz")
+    rank1 = np.load(tmp_path / "weights_horovod_rank1.npz")
+    assert len(one.files) > 10
+    for name in one.files:
+        np.testing.assert_array_equal(rank0[name], rank1[name], err_msg=name)
+        np.testing.assert_allclose(rank0[name], one[name], atol=1e-5, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def pretraining_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hvd_pretrain")
+    pretraining_job.run(pretraining_job.JobOptions(
+        input_files=[str(need("pretrain_text/gutenberg_nltk/chesterton-brown.txt"))],
+        vocab_file=str(need(UNCASED_VOCAB)),
+        output_files=[str(root / "a.tfrecord"), str(root / "b.tfrecord")],
+        max_seq_length=SEQ, max_predictions_per_seq=PRED, dupe_factor=1))
+    preset("tiny", vocab_size=30522, max_position_embeddings=SEQ).to_json_file(root / "bert_config.json")
+    return root
+
+
+def pretraining(root, model_dir, *extra):
+    return [str(ROOT / "run_pretraining.py"), f"--bert_config_file={root}/bert_config.json",
+            f"--input_file={root}/*.tfrecord", f"--output_dir={model_dir}", "--do_train",
+            f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}", "--train_batch_size=8",
+            "--num_warmup_steps=2", "--learning_rate=1e-3", "--iterations_per_loop=5",
+            "--save_checkpoints_steps=10", "--display_loss_steps=5", "--horovod", *extra]
+
+
+def test_distributed_pretraining_with_mpi_only_rank0_writes(pretraining_data, tmp_path):
+    model_dir = tmp_path / "model"
+    result = run(horovodrun("mpi", *pretraining(pretraining_data, model_dir, "--num_train_steps=20",
+                                                "--do_eval", "--max_eval_steps=4")))
+    assert "[1,1]<stderr>:" in result.stdout + result.stderr  # two ranks ran
+    names = sorted(os.listdir(model_dir))
+    assert len([n for n in names if n.startswith("events.out.tfevents")]) == 1
+    assert "model.ckpt-20.index" in names and "eval_results.txt" in names
+    log = [line for line in (model_dir / "log.jsonl").read_text().splitlines() if line]
+    assert [eval(line.replace("true", "True"))["global_step"] for line in log] == [5, 10, 15, 20]
+    # Besides the chief's files, each worker keeps only its own input position.
+    assert sorted(os.listdir(model_dir / "input_state")) == ["rank_0", "rank_1"]
+    logged = [line for line in (result.stdout + result.stderr).splitlines() if "global_step = 20," in line]
+    assert len(logged) == 1 and logged[0].startswith("[1,0]")
+
+
+def _rank_pid(rank, script):
+    """The pid of the python process of `rank` running `script` (from /proc)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = pathlib.Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (any(script.encode() in part for part in cmdline) and b"python" in cmdline[0]
+                and f"HOROVOD_RANK={rank}".encode() in environ):
+            return int(pid)
+    return None
+
+
+def test_killed_worker_stops_the_others_and_rerun_resumes(pretraining_data, tmp_path):
+    model_dir = tmp_path / "model"
+    cmd = horovodrun("gloo", *pretraining(pretraining_data, model_dir, "--num_train_steps=400",
+                                          "--stop_at_step=400"))
+    with open(tmp_path / "log.txt", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ENV)
+        deadline = time.time() + 300
+        while not (model_dir / "model.ckpt-10.index").exists() and time.time() < deadline:
+            assert proc.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]
+            time.sleep(0.1)
+        pid = _rank_pid(1, "run_pretraining.py")
+        assert pid, "rank 1 not found"
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        try:
+            returncode = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("the surviving worker hung for 60 s after its peer was killed")
+    assert returncode != 0 and time.time() - killed_at < 60
+    last = tf.train.latest_checkpoint(str(model_dir))
+    reader = tf.train.load_checkpoint(last)  # intact: every tensor reads
+    for name in reader.get_variable_to_shape_map():
+        reader.get_tensor(name)
+    step = int(last.rsplit("-", 1)[1])
+    result = run(horovodrun("gloo", *pretraining(pretraining_data, model_dir, "--num_train_steps=400",
+                                                 f"--stop_at_step={step + 10}")))
+    assert f"resumed from {last}" in result.stdout + result.stderr
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith(f"model.ckpt-{step + 10}")
+
+
+def test_fewer_files_than_workers_is_a_clear_error():
+    with pytest.raises(UserError, match="1 input file.* for 2 workers.*--shard_by_record"):
+        InputContext(0, 2).shard_files(["only.tfrecord"])
+    assert InputContext(1, 2).shard_files(["a", "b", "c"]) == ["b"]
+
+
+def test_missing_horovod_points_at_the_setup(monkeypatch):
+    monkeypatch.setitem(sys.modules, "horovod.tensorflow", None)
+    with pytest.raises(UserError, match="scripts/setup.sh"):
+        create_strategy("horovod")
