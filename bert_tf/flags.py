@@ -77,6 +77,14 @@ def define_runner_flags():
     flags.DEFINE_bool("distributed", False, "Ascend's name: several workers; Horovod on cpu/gpu, "
                       "the device's own runtime for a plugin device (--device).")
     flags.DEFINE_bool("hvd_fp16_compression", False, "Horovod: allreduce gradients in float16.")
+    flags.DEFINE_multi_string("device_option", [], "key=value setting for the --device strategy "
+                              "(repeatable; see docs/devices.md).")
+    flags.DEFINE_string("precision_mode", None, "Ascend's precision mode for an NPU device plugin "
+                        "(allow_mix_precision, must_keep_origin_dtype, ...).")
+    flags.DEFINE_integer("npu_bert_loss_scale", None, "Ascend's loss scale for an NPU device plugin: "
+                         "0 dynamic, >= 1 static, -1 off.")
+    flags.DEFINE_bool("npu_bert_clip_by_global_norm", None, "Ascend's gradient clipping switch for "
+                      "an NPU device plugin.")
     flags.DEFINE_bool("shard_by_record", False, "Several workers: each reads every n-th record "
                       "instead of its own files (needed when there are fewer files than workers).")
     flags.DEFINE_bool("scale_lr_by_workers", False, "Multiply --learning_rate by the number of "
@@ -100,16 +108,29 @@ def device_from_flags():
         device = "horovod"
     if FLAGS.distributed and device in ("cpu", "gpu"):
         device = "horovod"
-    if FLAGS.hvd_fp16_compression and device != "horovod":
-        raise UserError("--hvd_fp16_compression needs --horovod")
     return device
+
+
+def device_options_from_flags():
+    """--device_option key=value pairs plus the device-specific flags users know by name."""
+    from bert_tf.errors import UserError
+    options = {}
+    for item in FLAGS.device_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--device_option={item!r}: expected key=value")
+        options[key] = value
+    named = {"fp16_compression": FLAGS.hvd_fp16_compression or None,
+             "precision_mode": FLAGS.precision_mode, "npu_bert_loss_scale": FLAGS.npu_bert_loss_scale,
+             "npu_bert_clip_by_global_norm": FLAGS.npu_bert_clip_by_global_norm}
+    options.update((k, v) for k, v in named.items() if v is not None)
+    return options
 
 
 def strategy_from_flags():
     from bert_tf.distribute.strategy import create_strategy
-    device = device_from_flags()
-    extra = {"fp16_compression": FLAGS.hvd_fp16_compression} if device == "horovod" else {}
-    return create_strategy(device, jit_compile=FLAGS.use_xla, precision=precision_from_flags(), **extra)
+    return create_strategy(device_from_flags(), jit_compile=FLAGS.use_xla,
+                           precision=precision_from_flags(), options=device_options_from_flags())
 
 
 def per_worker_batch_size(global_batch_size, strategy, flag="--train_batch_size"):

@@ -37,13 +37,14 @@ class HorovodStrategy(DeviceStrategy):
     """One process per device, launched by `horovodrun`; Gloo or MPI controller."""
 
     name = "horovod"
+    accepted_options = ("fp16_compression",)
 
-    def __init__(self, fp16_compression=False, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.hvd = import_horovod()
         self.hvd.init()
         self._pin_gpu()
-        self.compression = (self.hvd.Compression.fp16 if fp16_compression
+        self.compression = (self.hvd.Compression.fp16 if self.options.get("fp16_compression")
                             else self.hvd.Compression.none)
 
     def _pin_gpu(self):

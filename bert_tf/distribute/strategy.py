@@ -42,10 +42,17 @@ class DeviceStrategy:
     """One process on one device: the base every strategy refines."""
 
     name = "base"
+    accepted_options = ()  # device-specific settings (--device_option key=value, Ascend's flags)
 
-    def __init__(self, jit_compile=False, precision="fp32"):
+    def __init__(self, jit_compile=False, precision="fp32", options=None):
         self.jit_compile = jit_compile
         self.precision = precision
+        self.options = dict(options or {})
+        unknown = sorted(set(self.options) - set(self.accepted_options))
+        if unknown:
+            accepted = ", ".join(self.accepted_options) or "none"
+            raise UserError(f"--device={self.name} does not take {', '.join(unknown)} "
+                            f"(its options: {accepted})")
 
     # identity and placement
     @property
@@ -86,17 +93,28 @@ class DeviceStrategy:
     def barrier(self):
         """Wait for every worker (before the chief saves a checkpoint)."""
 
+    # compilation, precision and loss scaling
+    def compile_loop(self, loop_fn):
+        """The function that runs `iterations_per_loop` steps in one call (a vendor's loop
+        sinking goes here); the steps inside are XLA-compiled when `jit_compile`."""
+        import tensorflow as tf
+        return tf.function(loop_fn)
+
     def dtype_policy(self):
         return {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}[self.precision]
+
+    def configure_training(self, train_params):
+        """The training settings as this device wants them (loss scaling, clipping)."""
+        return train_params
 
 
 class LocalStrategy(DeviceStrategy):
     """One process, CPU or GPU (TensorFlow places ops on the GPU when one is visible)."""
 
     def __init__(self, device_type="cpu", **kwargs):
-        super().__init__(**kwargs)
         self.name = device_type
         self.device_type = device_type
+        super().__init__(**kwargs)
 
     def device_scope(self):
         import tensorflow as tf
@@ -127,8 +145,8 @@ def available_devices():
 def create_strategy(device="cpu", **kwargs):
     """The strategy registered under `device` (built in, or from an entry point).
 
-    `kwargs` are the runner's settings every strategy takes (`jit_compile`, `precision`);
-    Horovod also takes `fp16_compression`.
+    `kwargs` are the runner's settings every strategy takes (`jit_compile`, `precision`) and
+    `options`, the device-specific ones, which the strategy validates.
     """
     devices = available_devices()
     if device not in devices:

@@ -16,6 +16,7 @@ restarted ends with exactly the weights of an uninterrupted run.
 """
 
 import dataclasses
+import functools
 import os
 
 import keras
@@ -75,9 +76,10 @@ class Estimator:
         self._initialized = False
 
     # ------------------------------------------------------------------ state
-    @property
+    @functools.cached_property
     def train_params(self) -> TrainParams:
-        return self.params["train"]
+        """The task's training settings, as the device strategy wants them."""
+        return self.strategy.configure_training(self.params["train"])
 
     def _checkpoint(self, **extra):
         return tf.train.Checkpoint(variables=dict(self.named_variables), rng=dict(self.rng_states),
@@ -210,7 +212,6 @@ class Estimator:
     def _train_loop_fn(self):
         limit = self.config.max_nonfinite_steps
 
-        @tf.function
         def loop(iterator, num_steps):
             # The non-finite check sits in the while condition: an autograph `break` in the
             # body cost ~15% of the steps/s on a micro model (interleaved A/B, one process).
@@ -224,7 +225,7 @@ class Estimator:
 
             _, logs = tf.while_loop(more, body, (tf.constant(1, tf.int64), logs))
             return logs
-        return loop
+        return self.strategy.compile_loop(loop)
 
     def train(self, input_fn, max_steps):
         """Train to global step `max_steps`, resuming from the latest checkpoint in model_dir."""
