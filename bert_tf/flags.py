@@ -91,6 +91,27 @@ def define_runner_flags():
                       "workers (for learning rates tuned per worker batch).")
 
 
+def define_finetuning_flags(max_seq_length=128, learning_rate=5e-5, train_batch_size=32,
+                            predict_batch_size=8):
+    """The flags Google's run_classifier.py / run_squad.py share, on top of the runner's."""
+    define_runner_flags()
+    FLAGS.set_default("learning_rate", learning_rate)
+    FLAGS.set_default("iterations_per_loop", 100)
+    flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
+    flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased models).")
+    flags.DEFINE_integer("max_seq_length", max_seq_length, "Maximum total input length in WordPieces.")
+    flags.DEFINE_bool("do_train", False, "Fine-tune.")
+    flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set.")
+    flags.DEFINE_bool("do_predict", False, "Predict (the test set, or --predict_file).")
+    flags.DEFINE_integer("train_batch_size", train_batch_size, "Global training batch size.")
+    flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
+    flags.DEFINE_integer("predict_batch_size", predict_batch_size, "Prediction batch size.")
+    flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs.")
+    flags.DEFINE_float("warmup_proportion", 0.1, "Share of training for linear warmup.")
+    flags.DEFINE_integer("num_train_steps", None, "Train this many steps instead of --num_train_epochs.")
+    flags.DEFINE_string("export_dir", None, "After training, export a SavedModel here.")
+
+
 def precision_from_flags():
     if FLAGS.precision and (FLAGS.amp or FLAGS.use_fp16) and FLAGS.precision != "fp16":
         from bert_tf.errors import UserError

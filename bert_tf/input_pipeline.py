@@ -99,3 +99,17 @@ def pretraining_input_fn(files, max_seq_length, max_predictions_per_seq, batch_s
         return dataset.prefetch(2)
 
     return input_fn
+
+
+def feature_input_fn(files, parse, batch_size, is_training, seed=12345):
+    """input_fn over fine-tuning feature records (classifier, tagger, SQuAD): `parse` maps a
+    batch of serialized records to tensors. Fine-tuning data is usually one file, so
+    workers share it by record. Prediction keeps the last, partial batch."""
+    files = [files] if isinstance(files, str) else list(files)
+
+    def input_fn(params, input_context):
+        dataset = record_dataset(files, input_context, is_training, seed, shard_by_record=True)
+        dataset = dataset.batch(batch_size, drop_remainder=is_training)
+        return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
+
+    return input_fn

@@ -352,3 +352,17 @@ def write_predictions(path, sentences, predictions):
             lines.append(f"{word} {gold[i]} {tag}" if gold is not None else f"{word} {tag}")
         lines.append("")
     _write_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def write_features(features, output_file):
+    """`TaggerFeatures` -> tagger TFRecords (atomically); the count."""
+    from bert_tf import records
+    writer = records.RecordWriter(output_file)
+    try:
+        for feature in features:
+            writer.write(records.tagger_example(feature))
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return writer.count
