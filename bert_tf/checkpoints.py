@@ -135,6 +135,53 @@ def load_tf1(model, prefix):
     return report
 
 
+_OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
+_OUR_VARIABLE = re.compile(r"^variables/([^/]+)/\.ATTRIBUTES/VARIABLE_VALUE$")
+
+
+def read_ours(path):
+    """Model variables of one of our (object-based) checkpoints -> {Google TF1 name: ndarray}.
+
+    The runner saves `tf.train.Checkpoint(variables={tf1 name: variable}, ...)`, so each model
+    variable is stored under `variables/<escaped tf1 name>/.ATTRIBUTES/VARIABLE_VALUE`
+    (TensorFlow escapes "." as ".." and "/" as ".S"); optimizer slots and the rest are skipped.
+    """
+    reader = tf.train.load_checkpoint(path)
+    arrays = {}
+    for key in reader.get_variable_to_shape_map():
+        match = _OUR_VARIABLE.match(key)
+        if match:
+            name = re.sub(r"\.(.)", lambda m: "/" if m.group(1) == "S" else m.group(1),
+                          match.group(1))
+            arrays[name] = reader.get_tensor(key)
+    return arrays
+
+
+def init_from_checkpoint(model, path):
+    """Initialize `model` from `--init_checkpoint`: Google's TF1 layout or one of ours.
+
+    One function for the runner, extract_features and export, so every tool accepts the same
+    checkpoints; a folder means its latest checkpoint. Returns the LoadReport.
+    """
+    if os.path.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise CheckpointError(f"{path}: a folder with no checkpoint in it; pass a checkpoint "
+                                  "prefix (e.g. .../bert_model.ckpt or .../ckpt-1000)")
+        path = latest
+    names = dict(tf.train.list_variables(path)) if tf1_checkpoint_exists(path) else {}
+    if _OBJECT_GRAPH not in names:
+        return load_tf1(model, path)
+    try:
+        arrays = read_ours(path)
+    except (tf.errors.OpError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint: {e}") from e
+    report = assign_tf1(model, arrays, source=path)
+    if not report.loaded:
+        raise CheckpointError(f"{path}: none of its variables match the model's Google names")
+    return report
+
+
 def model_tf1_arrays(model):
     """{Google TF1 name: ndarray} of the model's current values."""
     return {name: v.numpy() for name, v in model.tf1_weights().items()}

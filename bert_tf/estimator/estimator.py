@@ -105,12 +105,7 @@ class Estimator:
 
     def _init_from(self, path):
         """--init_checkpoint: Google's TF1 layout, or one of ours (object-based)."""
-        names = dict(tf.train.list_variables(path)) if checkpoints.tf1_checkpoint_exists(path) else {}
-        if "_CHECKPOINTABLE_OBJECT_GRAPH" in names:
-            tf.train.Checkpoint(variables=dict(self.named_variables)).read(path).expect_partial()
-            logging.info("init from our checkpoint %s", path)
-        else:
-            logging.info(checkpoints.load_tf1(self.model, path).summary())
+        logging.info(checkpoints.init_from_checkpoint(self.model, path).summary())
 
     # ------------------------------------------------------------------ training
     def _grad_fn(self):
