@@ -143,6 +143,7 @@ class Estimator:
             return apply_or_skip(grads, logs)
 
         self._fused_step = tf.function(fused, jit_compile=jit)
+        self._loop = self._train_loop_fn()  # one trace for every train() call
         if tp.num_accumulation_steps > 1:
             self._accumulators = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False)
                                   for v in self.named_variables.values()]
@@ -247,7 +248,7 @@ class Estimator:
             self._init_from(tp.init_checkpoint)
         self.strategy.broadcast(list(self.named_variables.values()) + self._optimizer.m + self._optimizer.v)
         self._initialized = True
-        loop = self._train_loop_fn()
+        loop = self._loop
         batch = self.params.get("global_batch_size", 0)
         logger = hooks.LoopLogger(cfg.model_dir, self.strategy.is_chief, batch, cfg.save_summary_steps)
         step = int(self.global_step)
