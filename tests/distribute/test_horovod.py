@@ -2,6 +2,7 @@
 real, pretraining runs distributed with only rank 0 writing, a killed worker stops the others
 and the rerun resumes; plus the clear messages of the strategy's set-up."""
 
+import json
 import os
 import pathlib
 import signal
@@ -69,16 +70,21 @@ def pretraining(root, model_dir, *extra):
             "--save_checkpoints_steps=10", "--display_loss_steps=5", "--horovod", *extra]
 
 
-def test_distributed_pretraining_with_mpi_only_rank0_writes(pretraining_data, tmp_path):
+def test_multi_worker_launcher_with_mpi_only_rank0_writes(pretraining_data, tmp_path):
     model_dir = tmp_path / "model"
-    result = run(horovodrun("mpi", *pretraining(pretraining_data, model_dir, "--num_train_steps=20",
-                                                "--do_eval", "--max_eval_steps=4")))
-    assert "[1,1]<stderr>:" in result.stdout + result.stderr  # two ranks ran
+    env = dict(ENV, DATA_DIR=str(pretraining_data), BERT_CONFIG=str(pretraining_data / "bert_config.json"),
+               OUTPUT_DIR=str(model_dir), CONTROLLER="mpi", BATCH="8", SEQ=str(SEQ), PRED=str(PRED),
+               STEPS="20", WARMUP="2", ITERATIONS="5", SAVE="10", PY=sys.executable)
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "run_pretraining_multi.sh"), "2",
+                             "--display_loss_steps=5", "--max_eval_steps=4"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "[1,1]<stderr>:" in result.stdout + result.stderr  # two ranks ran, under MPI
     names = sorted(os.listdir(model_dir))
     assert len([n for n in names if n.startswith("events.out.tfevents")]) == 1
     assert "model.ckpt-20.index" in names and "eval_results.txt" in names
-    log = [line for line in (model_dir / "log.jsonl").read_text().splitlines() if line]
-    assert [eval(line.replace("true", "True"))["global_step"] for line in log] == [5, 10, 15, 20]
+    log = [json.loads(line) for line in (model_dir / "log.jsonl").read_text().splitlines() if line]
+    assert [record["global_step"] for record in log] == [5, 10, 15, 20]
     # Besides the chief's files, each worker keeps only its own input position.
     assert sorted(os.listdir(model_dir / "input_state")) == ["rank_0", "rank_1"]
     logged = [line for line in (result.stdout + result.stderr).splitlines() if "global_step = 20," in line]
