@@ -223,6 +223,55 @@ def read_examples(path, compression=None, limit=None):
     return out
 
 
+# ---------------------------------------------------------------------- SQuAD features
+# Google's run_squad.py FeatureWriter / input_fn_builder names; `v2_name` is Model Garden's.
+SQUAD_FIELDS = (
+    Field("unique_ids", "unique_ids", "int", "one"),
+    Field("input_ids", "input_word_ids", "int", "seq"),
+    Field("input_mask", "input_mask", "int", "seq"),
+    Field("segment_ids", "input_type_ids", "int", "seq"),
+)
+SQUAD_TRAINING_FIELDS = (
+    Field("start_positions", "start_positions", "int", "one"),
+    Field("end_positions", "end_positions", "int", "one"),
+    Field("is_impossible", "is_impossible", "int", "one"),
+)
+
+
+def squad_fields(is_training):
+    """The fields of a SQuAD feature record: the targets only in training files."""
+    return SQUAD_FIELDS + (SQUAD_TRAINING_FIELDS if is_training else ())
+
+
+def squad_feature_example(feature, is_training):
+    """`bert_tf.data.squad.InputFeatures` -> serialized tf.train.Example, Google's fields."""
+    values = {"unique_ids": [feature.unique_id], "input_ids": feature.input_ids,
+              "input_mask": feature.input_mask, "segment_ids": feature.segment_ids}
+    if is_training:
+        values.update(start_positions=[feature.start_position],
+                      end_positions=[feature.end_position],
+                      is_impossible=[1 if feature.is_impossible else 0])
+    return encode_example({f.name: (f.dtype, values[f.name]) for f in squad_fields(is_training)})
+
+
+def squad_feature_spec(max_seq_length, is_training):
+    """Google's name_to_features: scalars for "one" fields, [max_seq_length] for the rest."""
+    import tensorflow as tf
+    return {f.name: tf.io.FixedLenFeature([max_seq_length] if f.length == "seq" else [], tf.int64)
+            for f in squad_fields(is_training)}
+
+
+def parse_squad(serialized, max_seq_length, is_training):
+    """Serialized SQuAD example(s) -> {field name: int32 tensor}, as Google's _decode_record."""
+    import tensorflow as tf
+    spec = squad_feature_spec(max_seq_length, is_training)
+    if serialized.shape.rank == 1:
+        parsed = tf.io.parse_example(serialized, spec)
+    else:
+        parsed = tf.io.parse_single_example(serialized, spec)
+    return {name: tf.cast(value, tf.int32) for name, value in parsed.items()}
+
+
 # ---------------------------------------------------------------------- classifier and tagger
 # Google's run_classifier fields (label_ids and is_real_example are scalars); the tagger's
 # label_ids hold a label per token, and label_mask marks the tokens that carry one (a word's
