@@ -78,3 +78,36 @@ def run_oracle(script, *args, timeout=600):
     if result.returncode != 0:
         raise AssertionError(f"oracle {script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result.stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory):
+    """A Google-layout BERT folder (vocab.txt, bert_config.json, bert_model.ckpt) holding a
+    random micro model with the real uncased vocab: for fast end-to-end runs of the scripts."""
+    from bert_tf.checkpoints import save_tf1
+    from bert_tf.config import preset
+    from bert_tf.heads import BertModel
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    config = preset("micro", vocab_size=30522, max_position_embeddings=128)
+    save_tf1(BertModel(config).build_for(), str(folder / "bert_model.ckpt"), config,
+             str(need(UNCASED_VOCAB)))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_squad(tmp_path_factory):
+    """Small SQuAD files cut from the real dev-v1.1.json: a few paragraphs of an early
+    article to train on, a few of a late one to predict (v1.1 and v2.0 versions)."""
+    import json
+    from bert_tf.data.squad_derive import derive_v2
+    folder = tmp_path_factory.mktemp("small_squad")
+    data = json.loads(need("squad_v1.1/dev-v1.1.json").read_text("utf-8"))["data"]
+    cut = {"train": [dict(data[0], paragraphs=data[0]["paragraphs"][:2]),
+                     dict(data[1], paragraphs=data[1]["paragraphs"][:2])],
+           "dev": [dict(data[-1], paragraphs=data[-1]["paragraphs"][:2]),
+                   dict(data[-2], paragraphs=data[-2]["paragraphs"][:2])]}
+    for split, articles in cut.items():
+        v1 = {"version": "1.1", "data": articles}
+        (folder / f"{split}-v1.1.json").write_text(json.dumps(v1), "utf-8")
+        (folder / f"{split}-v2.0.json").write_text(json.dumps(derive_v2(v1, seed=1, fraction=0.5)), "utf-8")
+    return folder

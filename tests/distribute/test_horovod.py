@@ -146,3 +146,19 @@ def test_missing_horovod_points_at_the_setup(monkeypatch):
     monkeypatch.setitem(sys.modules, "horovod.tensorflow", None)
     with pytest.raises(UserError, match="scripts/setup.sh"):
         create_strategy("horovod")
+
+
+def test_squad_fine_tuning_runs_distributed(tiny_bert_dir, small_squad, tmp_path):
+    env = dict(ENV, BERT_DIR=str(tiny_bert_dir), SQUAD_DIR=str(small_squad), OUTPUT_DIR=str(tmp_path / "out"),
+               SEQ="128", STRIDE="64", BATCH="8", EPOCHS="1", ITERATIONS="4", PY=sys.executable)
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "run_squad_multi.sh"), "2", "--max_query_length=32"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    out = tmp_path / "out"
+    predictions = json.loads((out / "predictions.json").read_text())
+    dev = json.loads((small_squad / "dev-v1.1.json").read_text())
+    assert set(predictions) == {qa["id"] for a in dev["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    results = json.loads((out / "eval_results.json").read_text())
+    assert set(results) == {"exact_match", "f1"}
+    assert len([n for n in os.listdir(out) if n.startswith("events.out.tfevents")]) == 1
+    assert result.stdout.count('"exact_match"') == 1  # only rank 0 scored and printed

@@ -104,3 +104,24 @@ def test_rank_discovery_from_the_ascend_environment(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(UserError, match="not an Ascend rank table"):
         bert_tf_npu.discover_ranks({"RANK_SIZE": "2", "RANK_TABLE_FILE": str(tmp_path / "bad.json")})
+
+
+def test_squad_on_the_plugin_calls_every_hook(plugin_env, tiny_bert_dir, small_squad, tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    env = dict(plugin_env, BERT_TF_NPU_TRACE=str(trace))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_squad.py"), "--device=npu", "--precision_mode=allow_mix_precision",
+         "--npu_bert_loss_scale=0", f"--vocab_file={tiny_bert_dir}/vocab.txt",
+         f"--bert_config_file={tiny_bert_dir}/bert_config.json",
+         f"--init_checkpoint={tiny_bert_dir}/bert_model.ckpt", f"--output_dir={tmp_path}/out",
+         "--do_train", f"--train_file={small_squad}/train-v2.0.json", "--version_2_with_negative",
+         "--do_predict", f"--predict_file={small_squad}/dev-v2.0.json", "--max_seq_length=96",
+         "--doc_stride=48", "--max_query_length=24", "--train_batch_size=8",
+         "--num_accumulation_steps=2", "--num_train_steps=4", "--iterations_per_loop=2"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    calls = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert ALL_HOOKS <= {c["hook"] for c in calls}
+    assert next(c for c in calls if c["hook"] == "init")["precision"] == "fp16"
+    assert {"hook": "configure_training", "loss_scale": 0.0} in calls
+    assert (tmp_path / "out" / "null_odds.json").exists()
