@@ -23,14 +23,10 @@ from absl import logging
 
 from bert_tf.data import pretraining
 from bert_tf.tokenization import FullTokenizer, check_special_tokens
-from bert_tf.errors import UserError
+from bert_tf.errors import DataError
 
 
 TF_TEXT_MIN_BYTES = 64 << 20
-
-
-class DataError(UserError):
-    """Bad input to the data job; the message names the file or flag."""
 
 
 @dataclasses.dataclass
