@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from bert_tf.data.classifier import truncate_seq_pair
+from bert_tf.data.classifier import pack_pair
 from bert_tf.errors import DataError, UserError
 from bert_tf.tokenization import convert_to_unicode
 
@@ -94,20 +94,9 @@ def convert_examples_to_features(examples, seq_length, tokenizer):
     texts_b = dict(zip(with_b, tokenizer.tokenize_lines([examples[i].text_b for i in with_b])))
     features = []
     for i, example in enumerate(examples):
-        tokens_a, tokens_b = texts_a[i], texts_b.get(i)
-        if tokens_b:
-            truncate_seq_pair(tokens_a, tokens_b, seq_length - 3)
-        else:
-            tokens_a = tokens_a[:seq_length - 2]
-        tokens = ["[CLS]", *tokens_a, "[SEP]"]
-        segment_ids = [0] * len(tokens)
-        if tokens_b:
-            tokens += [*tokens_b, "[SEP]"]
-            segment_ids += [1] * (len(tokens_b) + 1)
-        input_ids = tokenizer.convert_tokens_to_ids(tokens)
-        pad = seq_length - len(input_ids)
-        features.append(Feature(example.unique_id, tokens, input_ids + [0] * pad,
-                                [1] * len(input_ids) + [0] * pad, segment_ids + [0] * pad))
+        tokens, input_ids, input_mask, segment_ids = pack_pair(texts_a[i], texts_b.get(i), seq_length,
+                                                               tokenizer)
+        features.append(Feature(example.unique_id, tokens, input_ids, input_mask, segment_ids))
     return features
 
 

@@ -364,6 +364,17 @@ def convert_example_to_features(example, label_list, max_seq_length, tokenizer,
                         "at least one token need 3")
     tokens_a = tokenizer.tokenize(example.text_a)
     tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
+    _, input_ids, input_mask, segment_ids = pack_pair(tokens_a, tokens_b, max_seq_length, tokenizer)
+    return ClassifierFeatures(
+        input_ids=input_ids,
+        input_mask=input_mask,
+        segment_ids=segment_ids,
+        label_id=label_id(example, label_list, is_regression))
+
+
+def pack_pair(tokens_a, tokens_b, max_seq_length, tokenizer):
+    """Google's packing: `[CLS] A [SEP] (B [SEP])`, the pair trimmed longest-first, segment
+    ids 0 then 1, zero padding -> (tokens, input_ids, input_mask, segment_ids)."""
     if tokens_b:
         truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
     else:
@@ -375,11 +386,7 @@ def convert_example_to_features(example, label_list, max_seq_length, tokenizer,
         segment_ids += [1] * (len(tokens_b) + 1)
     input_ids = tokenizer.convert_tokens_to_ids(tokens)
     pad = max_seq_length - len(input_ids)
-    return ClassifierFeatures(
-        input_ids=input_ids + [0] * pad,
-        input_mask=[1] * len(input_ids) + [0] * pad,
-        segment_ids=segment_ids + [0] * pad,
-        label_id=label_id(example, label_list, is_regression))
+    return tokens, input_ids + [0] * pad, [1] * len(input_ids) + [0] * pad, segment_ids + [0] * pad
 
 
 def label_id(example, label_list, is_regression=False):
