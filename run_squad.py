@@ -82,9 +82,8 @@ def training_records(run):
     return path, len(examples)
 
 
-def predict(run, estimator):
+def predict(run, estimator, examples):
     """predictions.json, nbest_predictions.json (null_odds.json) in output_dir."""
-    examples = squad.read_squad_examples(FLAGS.predict_file, False, FLAGS.version_2_with_negative)
     features = squad.convert_examples_to_features(
         examples, run.tokenizer, FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length,
         is_training=False)
@@ -125,7 +124,11 @@ def score(out):
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode:
             raise UserError(f"--eval_script={FLAGS.eval_script} failed: {result.stderr.strip()[-500:]}")
-        return json.loads(result.stdout)
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            raise UserError(f"--eval_script={FLAGS.eval_script} did not print a JSON object: "
+                            f"{result.stdout.strip()[-500:]!r}") from None
     from bert_tf.metrics.squad import evaluate
     return dict(evaluate(FLAGS.predict_file, out["predictions.json"], na_probs))
 
@@ -135,6 +138,14 @@ def main(_):
     if FLAGS.do_predict and not FLAGS.predict_file:
         raise UserError("--do_predict needs --predict_file")
     squad.check_feature_settings(FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length)
+    if FLAGS.do_train and not FLAGS.use_tfrecord and not FLAGS.train_file:
+        raise UserError("--do_train needs --train_file")
+    for name in ("train_file", "eval_script"):
+        if getattr(FLAGS, name) and not os.path.isfile(getattr(FLAGS, name)):
+            raise UserError(f"--{name}={getattr(FLAGS, name)}: no such file")
+    # The predict file is read (and checked) before any training, not after it.
+    predict_examples = (squad.read_squad_examples(FLAGS.predict_file, False, FLAGS.version_2_with_negative)
+                        if FLAGS.do_predict else None)
     run = FineTuning()
     from bert_tf.tasks.squad import SquadTask
     steps = warmup = None
@@ -146,7 +157,7 @@ def main(_):
         run.train(estimator, train_file, lambda raw: records.parse_squad(raw, FLAGS.max_seq_length, True), steps)
         run.export(estimator)
     if FLAGS.do_predict:
-        out = predict(run, estimator)
+        out = predict(run, estimator, predict_examples)
         if out and has_answers(FLAGS.predict_file):
             results = score(out)
             run.write_json("eval_results.json", results)
