@@ -102,11 +102,14 @@ def measure_ours(size, steps, rounds=3):
     return result
 
 
-def measure_peer(size, steps):
+def measure_peer(size, steps, batch=BATCH, seq=SEQ, predictions=PREDICTIONS, head="pretraining",
+                 train_batch=None):
+    """HF PyTorch BERT's forward and training seq/s (bench/hf_torch_bert.py in .venv-bench)."""
     python = subprocess.run([os.path.join(ROOT, "bench", "setup_bench_env.sh")], check=True,
                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
     out = subprocess.run([python, os.path.join(ROOT, "bench", "hf_torch_bert.py"), size,
-                          str(BATCH), str(SEQ), str(PREDICTIONS), str(steps)],
+                          str(batch), str(seq), str(predictions), str(steps), head,
+                          str(train_batch or batch)],
                          check=True, capture_output=True, text=True,
                          env=dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count())))
     return json.loads(out.stdout.strip().splitlines()[-1])
