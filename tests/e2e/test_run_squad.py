@@ -86,9 +86,10 @@ def test_minilm_fine_tuned_on_squad_answers_unseen_articles(minilm_google, tmp_p
     assert json.loads(result.stdout.strip().splitlines()[-1]) == scores
     predictions = load(tmp_path / "out" / "predictions.json")
     assert len(predictions) == n_predict
-    # Measured: EM 5.5, F1 14.2 (docs/benchmarks.md); the untrained span head scores EM ~0.5,
-    # F1 ~5 on these questions. 150 steps on 402 questions only start the learning.
-    assert scores["f1"] > 10 and scores["exact_match"] > 2.5, scores
+    # Measured: EM 5.5, F1 14.2 (docs/benchmarks.md, deterministic between runs); without
+    # fine-tuning (random span head) EM 0.0, F1 9.0 on these questions: its long random spans
+    # overlap the answers. 150 steps on 402 questions only start the learning.
+    assert scores["f1"] > 12 and scores["exact_match"] > 2.5, scores
 
 
 # ---------------------------------------------------------------- v2.0 with the micro model
