@@ -20,7 +20,6 @@ from absl import flags
 from bert_tf import cli, records
 from bert_tf.data import classifier as data
 from bert_tf.errors import UserError
-from bert_tf.estimator import hooks
 from bert_tf.finetuning import FineTuning, check_actions
 from bert_tf.flags import FLAGS, define_finetuning_flags
 from bert_tf.metrics.classification import task_metrics
@@ -60,39 +59,42 @@ def evaluation_results(task_name, examples, predictions, label_list, is_regressi
     return out
 
 
+SPLITS = {"do_train": "train", "do_eval": "dev", "do_predict": "test"}
+
+
 def main(_):
-    check_actions("do_train", "do_eval", "do_predict")
+    check_actions(*SPLITS)
     if not FLAGS.task_name or not FLAGS.data_dir:
         raise UserError("--task_name and --data_dir are required")
     processor = data.get_processor(FLAGS.task_name)
     label_list = processor.get_labels()
     regression = processor.is_regression
-    parse = lambda raw: records.parse_classifier(raw, FLAGS.max_seq_length, regression)  # noqa: E731
+    # Every requested split is read and converted before the model is built, so a bad dev
+    # or test file stops the run before training, not after it.
+    examples = {split: getattr(processor, f"get_{split}_examples")(FLAGS.data_dir)
+                for action, split in SPLITS.items() if getattr(FLAGS, action)}
     run = FineTuning()
-    from bert_tf.tasks.classifier import ClassifierTask
-    task = ClassifierTask(run.config, len(label_list), regression)
     steps = warmup = None
     if FLAGS.do_train:
-        train_examples = processor.get_train_examples(FLAGS.data_dir)
-        steps, warmup = run.schedule(len(train_examples))
-        train_file = _records(run, processor, label_list, "train", train_examples, _split_file(processor, "train"))
+        steps, warmup = run.schedule(len(examples["train"]))
+    files = {split: _records(run, processor, label_list, split, split_examples, _split_file(processor, split))
+             for split, split_examples in examples.items()}
+    parse = lambda raw: records.parse_classifier(raw, FLAGS.max_seq_length, regression)  # noqa: E731
+    from bert_tf.estimator import hooks
+    from bert_tf.tasks.classifier import ClassifierTask
+    task = ClassifierTask(run.config, len(label_list), regression)
     estimator = run.estimator(task, steps, warmup)
     if FLAGS.do_train:
-        run.train(estimator, train_file, parse, steps)
+        run.train(estimator, files["train"], parse, steps)
         run.export(estimator)
     if FLAGS.do_eval:
-        examples = processor.get_dev_examples(FLAGS.data_dir)
-        path = _records(run, processor, label_list, "dev", examples, _split_file(processor, "dev"))
-        results = evaluation_results(FLAGS.task_name, examples, run.predict(estimator, path, parse,
-                                                                            FLAGS.eval_batch_size),
-                                     label_list, regression)
+        predictions = run.predict(estimator, files["dev"], parse, FLAGS.eval_batch_size)
+        results = evaluation_results(FLAGS.task_name, examples["dev"], predictions, label_list, regression)
         results["global_step"] = int(estimator.global_step)
         if run.strategy.is_chief:
             hooks.write_eval_results(results, os.path.join(FLAGS.output_dir, "eval_results.txt"))
     if FLAGS.do_predict:
-        examples = processor.get_test_examples(FLAGS.data_dir)
-        path = _records(run, processor, label_list, "test", examples, _split_file(processor, "test"))
-        predictions = run.predict(estimator, path, parse)
+        predictions = run.predict(estimator, files["test"], parse)
         if run.strategy.is_chief:
             write_test_results(os.path.join(FLAGS.output_dir, "test_results.tsv"), predictions, regression)
 

@@ -21,7 +21,6 @@ from absl import flags
 from bert_tf import cli, records
 from bert_tf.data import ner
 from bert_tf.errors import UserError
-from bert_tf.estimator import hooks
 from bert_tf.finetuning import FineTuning, check_actions
 from bert_tf.flags import FLAGS, define_finetuning_flags
 from bert_tf.metrics.ner import ner_metrics
@@ -76,21 +75,26 @@ def main(_):
                  for action, split in SPLITS.items() if getattr(FLAGS, action)}
     run = FineTuning()
     labels = label_list(sentences)
-    if run.strategy.is_chief:
-        ner.write_label_file(os.path.join(FLAGS.output_dir, "label_list.txt"), labels)
-    from bert_tf.tasks.tagger import TaggerTask
-    task = TaggerTask(run.config, len(labels))
     steps = warmup = None
     if FLAGS.do_train:
         steps, warmup = run.schedule(len(sentences["train"]))
-        _, train_file = features_for(run, "train", sentences["train"], labels)
+    # Every requested split is converted before the model is built, so a label missing from
+    # the list (or any other bad input) stops the run before training, not after it.
+    prepared = {split: features_for(run, split, split_sentences, labels)
+                for split, split_sentences in sentences.items()}
+    if run.strategy.is_chief:
+        ner.write_label_file(os.path.join(FLAGS.output_dir, "label_list.txt"), labels)
+    from bert_tf.estimator import hooks
+    from bert_tf.tasks.tagger import TaggerTask
+    task = TaggerTask(run.config, len(labels))
     estimator = run.estimator(task, steps, warmup)
     if FLAGS.do_train:
-        run.train(estimator, train_file, lambda raw: records.parse_tagger(raw, FLAGS.max_seq_length), steps)
+        run.train(estimator, prepared["train"][1], lambda raw: records.parse_tagger(raw, FLAGS.max_seq_length),
+                  steps)
         run.export(estimator)
     if FLAGS.do_eval:
         dev = sentences["dev"]
-        features, path = features_for(run, "dev", dev, labels)
+        features, path = prepared["dev"]
         predicted = predict_words(run, estimator, "eval", dev, features, path, labels)
         scores = ner_metrics([s.labels for s in dev], predicted)
         results = {"eval_precision": scores["precision"], "eval_recall": scores["recall"],
@@ -100,10 +104,8 @@ def main(_):
         if run.strategy.is_chief:
             hooks.write_eval_results(results, os.path.join(FLAGS.output_dir, "eval_results.txt"))
     if FLAGS.do_predict:
-        test = sentences["test"]
-        features, path = features_for(run, "test", test, labels)
-        predict_words(run, estimator, "test", test, features, path, labels)
-
+        features, path = prepared["test"]
+        predict_words(run, estimator, "test", sentences["test"], features, path, labels)
 
 if __name__ == "__main__":
     cli.run_main(main)

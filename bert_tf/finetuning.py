@@ -13,7 +13,6 @@ import time
 
 from absl import logging
 
-from bert_tf import input_pipeline
 from bert_tf.config import BertConfig
 from bert_tf.errors import UserError
 from bert_tf.flags import (FLAGS, per_worker_batch_size, run_config_from_flags, strategy_from_flags,
@@ -80,6 +79,7 @@ class FineTuning:
         return path
 
     def input_fn(self, files, parse, batch_size, is_training):
+        from bert_tf import input_pipeline  # TensorFlow: only once the inputs have been checked
         return input_pipeline.feature_input_fn(files, parse, batch_size, is_training, seed=FLAGS.seed)
 
     def train(self, estimator, files, parse, num_train_steps):

@@ -111,3 +111,17 @@ def small_squad(tmp_path_factory):
         (folder / f"{split}-v1.1.json").write_text(json.dumps(v1), "utf-8")
         (folder / f"{split}-v2.0.json").write_text(json.dumps(derive_v2(v1, seed=1, fraction=0.5)), "utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_google_dir(minilm_dir, tmp_path_factory):
+    """The pretrained MiniLM in Google's release layout (bert_model.ckpt, bert_config.json,
+    vocab.txt in one folder), converted by convert_checkpoint.py as a user would."""
+    out = tmp_path_factory.mktemp("minilm_google")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, str(ROOT / "convert_checkpoint.py"), f"--hf_model_dir={minilm_dir}",
+                             f"--tf1_checkpoint={out / 'bert_model.ckpt'}"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    if result.returncode != 0:
+        raise AssertionError(f"convert_checkpoint.py failed:\n{result.stderr[-3000:]}")
+    return out
