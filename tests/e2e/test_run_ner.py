@@ -72,8 +72,8 @@ def test_conll2003_fine_tuned_from_minilm_finds_entities(minilm_google_dir, tmp_
     assert set(results) == ({"eval_precision", "eval_recall", "eval_f1", "eval_token_accuracy", "global_step"}
                             | {f"eval_f1_{kind}" for kind in kinds})
     assert results["global_step"] == TRAIN_SENTENCES // 16
-    assert results["eval_f1"] > 0.5, results
-    assert results["eval_f1_PER"] > 0.5, results
+    assert results["eval_f1"] > 0.5, results  # measured 0.678 (2,000 sentences: 0.704)
+    assert results["eval_f1_PER"] > 0.7, results  # measured 0.912
 
     dev = ner.read_conll2003(str(data / "eng.testa"))
     for split, sentences in (("eval", dev), ("test", ner.read_conll2003(str(data / "eng.testb")))):
