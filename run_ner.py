@@ -56,7 +56,8 @@ def features_for(run, split, sentences, labels):
 
 def predict_words(run, estimator, split, sentences, features, path, labels):
     parse = lambda raw: records.parse_tagger(raw, FLAGS.max_seq_length)  # noqa: E731
-    predictions = run.predict(estimator, path, parse)
+    batch = FLAGS.eval_batch_size if split == "eval" else FLAGS.predict_batch_size
+    predictions = run.predict(estimator, path, parse, batch)
     words = [ner.predictions_to_words(p["predictions"], f.label_mask, labels, len(s.words))
              for p, f, s in zip(predictions, features, sentences)]
     if run.strategy.is_chief:

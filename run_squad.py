@@ -135,6 +135,10 @@ def score(out):
 
 def main(_):
     check_actions("do_train", "do_predict")
+    for name, instead in (("do_eval", "--do_predict with a --predict_file that has answers"),
+                          ("eval_batch_size", "--predict_batch_size")):
+        if FLAGS[name].present:
+            raise UserError(f"run_squad.py has no --{name}: use {instead}")
     if FLAGS.do_predict and not FLAGS.predict_file:
         raise UserError("--do_predict needs --predict_file")
     squad.check_feature_settings(FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length)

@@ -31,6 +31,9 @@ class FineTuning:
         for name in ("vocab_file", "bert_config_file", "output_dir"):
             if not getattr(FLAGS, name):
                 raise UserError(f"--{name} is required")
+        if FLAGS["shard_by_record"].present:
+            raise UserError("--shard_by_record: fine-tuning workers always share the feature file by "
+                            "record; drop the flag")
         self.config = BertConfig.from_json_file(FLAGS.bert_config_file)
         if FLAGS.max_seq_length > self.config.max_position_embeddings:
             raise UserError(f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
@@ -48,6 +51,8 @@ class FineTuning:
             raise UserError(f"{num_examples} training examples x --num_train_epochs="
                             f"{FLAGS.num_train_epochs} make less than one batch of "
                             f"--train_batch_size={FLAGS.train_batch_size}")
+        if FLAGS["num_warmup_steps"].present:  # an explicit count wins over the proportion
+            return steps, FLAGS.num_warmup_steps
         return steps, int(steps * FLAGS.warmup_proportion)
 
     def estimator(self, task, num_train_steps=None, num_warmup_steps=0):
