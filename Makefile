@@ -8,7 +8,7 @@ setup:
 	scripts/setup.sh
 
 test: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --durations=20
 
 demo: setup
 	scripts/demo.sh

@@ -17,7 +17,7 @@ import bert_tf  # noqa: F401  (first: environment for TensorFlow)
 import numpy as np
 from absl import flags
 
-from bert_tf import cli, records
+from bert_tf import atomic, cli, records
 from bert_tf.data import classifier as data
 from bert_tf.errors import UserError
 from bert_tf.finetuning import FineTuning, check_actions
@@ -103,9 +103,7 @@ def write_test_results(path, predictions, is_regression):
     """Google's test_results.tsv: tab-separated class probabilities, one example a line."""
     lines = [(f"{float(p['predictions'])}" if is_regression
               else "\t".join(str(float(x)) for x in p["probabilities"])) for p in predictions]
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in lines))
-    os.replace(path + ".tmp", path)
+    atomic.write_text(path, "".join(line + "\n" for line in lines))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from bert_tf import atomic
 from bert_tf.config import BertConfig, ConfigError
 from bert_tf.errors import UserError
 
@@ -56,7 +57,7 @@ def write_tf1(prefix, arrays):
     """
     folder = os.path.dirname(os.path.abspath(prefix))
     os.makedirs(folder, exist_ok=True)
-    tmp = f"{prefix}.tmp{os.getpid()}"
+    tmp = atomic.temporary_name(prefix)
     names = sorted(arrays)
     tensors = [tf.convert_to_tensor(arrays[n]) for n in names]
     try:
@@ -76,14 +77,7 @@ def _write_checkpoint_state(prefix):
     folder = os.path.dirname(os.path.abspath(prefix))
     name = os.path.basename(prefix)
     text = f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'
-    _atomic_write_text(os.path.join(folder, "checkpoint"), text)
-
-
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic.write_text(os.path.join(folder, "checkpoint"), text)
 
 
 # ---------------------------------------------------------------------- loading into a model
@@ -105,6 +99,14 @@ class LoadReport:
             shown = ", ".join(self.unused[:12]) + (" ..." if len(self.unused) > 12 else "")
             lines.append(f"  {len(self.unused)} in the checkpoint but not in the model: {shown}")
         return "\n".join(lines)
+
+    def require_complete(self, what, advice):
+        """Raise CheckpointError unless every variable of the model was in the checkpoint:
+        for uses (export, features) where a variable left at its initial value is a bug."""
+        if self.missing:
+            shown = ", ".join(self.missing[:4]) + (" ..." if len(self.missing) > 4 else "")
+            raise CheckpointError(f"{self.source}: lacks {len(self.missing)} variables of "
+                                  f"{what} ({shown}); {advice}")
 
 
 def assign_tf1(model, arrays, source="<arrays>"):
@@ -198,13 +200,13 @@ def write_companions(folder, config=None, vocab_file=None, config_name="bert_con
     """Put the config and vocab beside a checkpoint, as Google's releases do."""
     if config is not None:
         data = config_dict if config_dict is not None else config.to_dict()
-        _atomic_write_text(os.path.join(folder, config_name),
+        atomic.write_text(os.path.join(folder, config_name),
                            json.dumps(data, indent=2, sort_keys=True) + "\n")
     if vocab_file is not None:
         target = os.path.join(folder, "vocab.txt")
         if os.path.abspath(vocab_file) != os.path.abspath(target):
-            shutil.copyfile(vocab_file, target + ".tmp")
-            os.replace(target + ".tmp", target)
+            with atomic.replacing(target) as tmp:
+                shutil.copyfile(vocab_file, tmp)
 
 
 # ---------------------------------------------------------------------- HuggingFace names
@@ -299,8 +301,8 @@ def write_hf(output_dir, config: BertConfig, arrays, vocab_file=None):
             hf_name = "bert." + hf_name
         tensors[hf_name] = np.ascontiguousarray(np.asarray(value).T if transpose else value)
     target = os.path.join(output_dir, "model.safetensors")
-    save_file(tensors, target + ".tmp", metadata={"format": "pt"})
-    os.replace(target + ".tmp", target)
+    with atomic.replacing(target) as tmp:
+        save_file(tensors, tmp, metadata={"format": "pt"})
     hf_config = config.to_hf_dict()
     if has_heads:
         hf_config["architectures"] = ["BertForPreTraining"]

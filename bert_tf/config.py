@@ -9,9 +9,9 @@ nothing outside `extra` is silently ignored.
 import copy
 import dataclasses
 import json
-import os
 from typing import Any
 
+from bert_tf import atomic
 from bert_tf.errors import UserError
 
 # Activation names as Google's modeling.py spells them, plus the erf form and aliases.
@@ -133,10 +133,7 @@ class BertConfig:
 
     def to_json_file(self, path):
         """Write atomically: a temporary file renamed into place."""
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json_string())
-        os.replace(tmp, path)
+        atomic.write_text(path, self.to_json_string())
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

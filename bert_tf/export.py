@@ -80,11 +80,8 @@ def load_task_model(task, config, checkpoint, num_labels=None):
     """
     model = build_task_model(task, config, num_labels)
     report = checkpoints.init_from_checkpoint(model, checkpoint)
-    if report.missing:
-        raise checkpoints.CheckpointError(
-            f"{report.source}: lacks {len(report.missing)} variables of the --task={task} model "
-            f"({', '.join(report.missing[:4])}{' ...' if len(report.missing) > 4 else ''}); "
-            "check --task, --num_labels and --bert_config_file")
+    report.require_complete(f"the --task={task} model",
+                            "check --task, --num_labels and --bert_config_file")
     return model, report
 
 

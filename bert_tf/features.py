@@ -20,6 +20,7 @@ import re
 
 import numpy as np
 
+from bert_tf import atomic
 from bert_tf.data.classifier import pack_pair
 from bert_tf.errors import DataError, UserError
 from bert_tf.tokenization import convert_to_unicode
@@ -141,20 +142,15 @@ def feature_record(feature, values, layer_indexes):
 def write_json_lines(output_file, records):
     """Write records as JSON lines under a temporary name, renamed into place when complete."""
     folder = os.path.dirname(os.path.abspath(output_file))
-    tmp = f"{output_file}.tmp{os.getpid()}"
+    count = 0
     try:
         os.makedirs(folder, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as out:
-            count = 0
+        with atomic.open_text(output_file) as out:
             for record in records:
                 out.write(json.dumps(record) + "\n")
                 count += 1
-        os.replace(tmp, output_file)
     except OSError as e:
         raise UserError(f"--output_file={output_file}: cannot write it ({e.strerror})") from e
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return count
 
 
@@ -187,12 +183,8 @@ def extract_features(input_file, output_file, vocab_file, bert_config_file, init
     features = convert_examples_to_features(examples, max_seq_length, tokenizer)
 
     model = BertModel(config).build_for()
-    report = checkpoints.init_from_checkpoint(model, init_checkpoint)
-    if report.missing:
-        raise checkpoints.CheckpointError(
-            f"--init_checkpoint={init_checkpoint}: lacks the encoder variables "
-            f"{', '.join(report.missing[:4])}{' ...' if len(report.missing) > 4 else ''}; "
-            "check that --bert_config_file matches it")
+    checkpoints.init_from_checkpoint(model, init_checkpoint).require_complete(
+        "the encoder", "check that --bert_config_file matches --init_checkpoint")
     outputs = layer_outputs(model, features, layer_indexes, batch_size, use_xla)
     return write_json_lines(output_file, (feature_record(f, v, layer_indexes)
                                           for f, v in outputs))

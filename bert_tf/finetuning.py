@@ -13,6 +13,7 @@ import time
 
 from absl import logging
 
+from bert_tf import atomic
 from bert_tf.config import BertConfig
 from bert_tf.errors import UserError
 from bert_tf.flags import (FLAGS, per_worker_batch_size, run_config_from_flags, strategy_from_flags,
@@ -115,7 +116,4 @@ class FineTuning:
         """A results file in output_dir (chief only, atomically)."""
         if not self.strategy.is_chief:
             return
-        path = os.path.join(FLAGS.output_dir, name)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2)
-        os.replace(path + ".tmp", path)
+        atomic.write_json(os.path.join(FLAGS.output_dir, name), value, indent=2)

@@ -16,6 +16,7 @@ import struct
 
 import google_crc32c
 
+from bert_tf import atomic
 from bert_tf.errors import UserError
 
 
@@ -165,7 +166,7 @@ class RecordWriter:
 
     def __init__(self, path, gzip_compress=False):
         self.path = path
-        self.tmp = f"{path}.tmp{os.getpid()}"
+        self.tmp = atomic.temporary_name(path)
         self._file = gzip.open(self.tmp, "wb") if gzip_compress else open(self.tmp, "wb")
         self.count = 0
 
@@ -181,6 +182,19 @@ class RecordWriter:
         self._file.close()
         if os.path.exists(self.tmp):
             os.remove(self.tmp)
+
+
+def write_all(path, serialized, gzip_compress=False):
+    """Write an iterable of serialized examples as one TFRecord file, atomically; the count."""
+    writer = RecordWriter(path, gzip_compress)
+    try:
+        for record in serialized:
+            writer.write(record)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return writer.count
 
 
 # ---------------------------------------------------------------------- parsing (TensorFlow)

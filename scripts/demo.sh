@@ -4,7 +4,7 @@
 #   2. learn_vocab.py: a WordPiece vocab from it (or DEMO_VOCAB=your/vocab.txt)
 #   3. create_pretraining_data.py --mode=parallel: TFRecords
 #   4. run_pretraining.py in rounds, evaluating after each: masked-LM accuracy climbs
-# Environment: DEMO_DIR (default ./demo_out), DEMO_STEPS (400), DEMO_ROUNDS (4).
+# Environment: DEMO_DIR (default ./demo_out), DEMO_STEPS (1500), DEMO_ROUNDS (4).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
@@ -43,19 +43,14 @@ common=(--bert_config_file="$OUT/bert_config.json" --input_files_dir="$OUT/data"
         --save_checkpoints_steps=$((STEPS / ROUNDS)) --max_eval_steps=10 --use_xla)
 for round in $(seq 1 "$ROUNDS"); do
   steps=$((STEPS * round / ROUNDS))
-  "$PY" "$ROOT/run_pretraining.py" "${common[@]}" --do_train --do_eval --num_train_steps=$STEPS \
-    --stop_at_step=$steps 2>&1 \
-    | grep -E "global_step = |Eval results" || true
+  log="$OUT/round$round.log"
+  if ! "$PY" "$ROOT/run_pretraining.py" "${common[@]}" --do_train --do_eval --num_train_steps=$STEPS \
+       --stop_at_step=$steps 2>&1 | tee "$log" | { grep -E "global_step = |Eval results" || true; }; then
+    echo "error: run_pretraining.py failed; the end of $log:" >&2
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
   acc=$(grep masked_lm_accuracy "$OUT/model/eval_results.txt" | cut -d' ' -f3)
   echo "== after $steps steps: masked_lm_accuracy = $acc"
 done
-echo "== chance: predicting the most frequent token would score about $("$PY" - "$OUT/data" <<'PYEOF'
-import collections, glob, sys
-from bert_tf import records
-counts = collections.Counter()
-for path in glob.glob(sys.argv[1] + "/*.tfrecord"):
-    for ex in records.read_examples(path, limit=2000):
-        counts.update(i for i, w in zip(ex["masked_lm_ids"], ex["masked_lm_weights"]) if w)
-print(f"{counts.most_common(1)[0][1] / sum(counts.values()):.3f}")
-PYEOF
-)"
+echo "== chance: predicting the most frequent token would score about $("$PY" -m bert_tf.data.mlm_baseline "$OUT/data")"

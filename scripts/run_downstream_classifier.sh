@@ -7,10 +7,9 @@
 # with a header), LCQMC train.txt/dev.txt/test.txt (question, question, 0/1),
 # ChnSentiCorp train.tsv/dev.tsv/test.tsv (columns named by the header). Results go to
 # OUTPUT_DIR (default output/$TASK). Set DO_TRAIN=false to evaluate a trained OUTPUT_DIR
-# again; extra arguments are passed on to run_classifier.py (e.g. --use_xla).
+# again; extra arguments are passed on to run_classifier.py (e.g. --use_xla). It is
+# scripts/run_classifier.sh with the Chinese tasks' checks.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="${PY:-$ROOT/.venv/bin/python}"
 : "${BERT_DIR:?set BERT_DIR to the Chinese BERT folder (vocab.txt, bert_config.json, bert_model.ckpt)}"
 : "${DATA_DIR:?set DATA_DIR to the data folder of the task}"
 TASK="${TASK:-LCQMC}"
@@ -19,12 +18,4 @@ case "${TASK,,}" in
   *) echo "error: TASK=$TASK: expected XNLI, LCQMC or ChnSentiCorp (GLUE tasks: scripts/run_classifier.sh)" >&2
      exit 2 ;;
 esac
-"$PY" "$ROOT/run_classifier.py" \
-  --task_name="$TASK" --data_dir="$DATA_DIR" \
-  --vocab_file="$BERT_DIR/vocab.txt" --bert_config_file="$BERT_DIR/bert_config.json" \
-  --init_checkpoint="${INIT_CHECKPOINT:-$BERT_DIR/bert_model.ckpt}" \
-  --do_lower_case="${DO_LOWER_CASE:-true}" \
-  --output_dir="${OUTPUT_DIR:-$ROOT/output/$TASK}" \
-  --do_train="${DO_TRAIN:-true}" --do_eval="${DO_EVAL:-true}" --do_predict="${DO_PREDICT:-true}" \
-  --max_seq_length="${SEQ:-128}" --train_batch_size="${BATCH:-32}" \
-  --learning_rate="${LR:-2e-5}" --num_train_epochs="${EPOCHS:-3}" "$@"
+TASK="$TASK" exec "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/run_classifier.sh" "$@"

@@ -1,11 +1,9 @@
 """Checkpoint mapping: Google's real checkpoint names, HF import, TF1 export, round trips."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from bert_tf import checkpoints
 from bert_tf.config import BertConfig, preset

@@ -1,7 +1,6 @@
 """Heads: tied MLM decoder, NSP/span/classifier/tagger shapes, Google's losses."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from bert_tf import heads

@@ -439,14 +439,7 @@ def write_features(examples, label_list, max_seq_length, tokenizer, output_file,
                    is_regression=False):
     """Convert examples and write them as classifier TFRecords (atomically); the count."""
     from bert_tf import records
-    writer = records.RecordWriter(output_file)
-    try:
-        for example in examples:
-            features = convert_example_to_features(example, label_list, max_seq_length,
-                                                   tokenizer, is_regression)
-            writer.write(records.classifier_example(features))
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
-    return writer.count
+    return records.write_all(output_file, (
+        records.classifier_example(convert_example_to_features(
+            example, label_list, max_seq_length, tokenizer, is_regression))
+        for example in examples))

@@ -4,9 +4,10 @@ written in Google's input format: one sentence per line, a blank line between do
   python -m bert_tf.data.demo_corpus OUTPUT_TXT
 """
 
-import os
 import re
 import sys
+
+from bert_tf import atomic
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
 
@@ -32,11 +33,9 @@ def demo_documents():
 
 
 def write_corpus(path):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic.open_text(path) as f:
         for sentences in demo_documents():
             f.write("\n".join(sentences) + "\n\n")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import json
 import os
 from typing import Optional
 
+from bert_tf import atomic
 from bert_tf.errors import DataError, UserError
 
 DOCSTART = "-DOCSTART-"
@@ -256,22 +257,9 @@ def read_label_file(path):
     return labels
 
 
-def _write_atomic(path, text):
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_label_file(path, labels):
     """The label list, one a line (what `read_label_file` reads back), written atomically."""
-    _write_atomic(path, "".join(f"{label}\n" for label in labels))
+    atomic.write_text(path, "".join(f"{label}\n" for label in labels))
 
 
 # ---------------------------------------------------------------------- features
@@ -351,18 +339,10 @@ def write_predictions(path, sentences, predictions):
         for i, (word, tag) in enumerate(zip(sentence.words, predicted)):
             lines.append(f"{word} {gold[i]} {tag}" if gold is not None else f"{word} {tag}")
         lines.append("")
-    _write_atomic(path, "".join(line + "\n" for line in lines))
+    atomic.write_text(path, "".join(line + "\n" for line in lines))
 
 
 def write_features(features, output_file):
     """`TaggerFeatures` -> tagger TFRecords (atomically); the count."""
     from bert_tf import records
-    writer = records.RecordWriter(output_file)
-    try:
-        for feature in features:
-            writer.write(records.tagger_example(feature))
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
-    return writer.count
+    return records.write_all(output_file, map(records.tagger_example, features))

@@ -13,7 +13,6 @@ shard, not the corpus; the output depends on the seed and the shard count only.
 
 import dataclasses
 import glob
-import json
 import multiprocessing
 import os
 import random
@@ -21,6 +20,7 @@ import time
 
 from absl import logging
 
+from bert_tf import atomic
 from bert_tf.data import pretraining
 from bert_tf.tokenization import FullTokenizer, check_special_tokens
 from bert_tf.errors import DataError
@@ -290,10 +290,7 @@ def run(options: JobOptions, summary_path=None):
                "use_v2_feature_names": options.use_v2_feature_names}
     summary_path = summary_path or os.path.join(os.path.dirname(os.path.abspath(options.output_files[0])),
                                                 "pretraining_data_summary.json")
-    tmp = summary_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(tmp, summary_path)
+    atomic.write_json(summary_path, summary, indent=2)
     logging.info("wrote %d instances (%d tokens, %d masked) to %d file(s) in %.1fs; summary: %s",
                  stats.instances, stats.tokens, stats.masked_tokens, len(options.output_files),
                  summary["seconds"], summary_path)

@@ -47,7 +47,7 @@ from typing import Optional
 
 from absl import logging
 
-from bert_tf import records
+from bert_tf import atomic, records
 from bert_tf.errors import DataError, UserError
 from bert_tf.tokenization import BasicTokenizer, check_special_tokens, whitespace_tokenize
 
@@ -452,20 +452,18 @@ def write_features(features, path, is_training, metadata=None):
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    writer = records.RecordWriter(path)
     digest = hashlib.sha256()
-    try:
+
+    def hashed_records():
         for feature in features:
             record = records.squad_feature_example(feature, is_training)
             digest.update(record)
-            writer.write(record)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
-    info = {"num_features": writer.count, "is_training": bool(is_training),
+            yield record
+
+    count = records.write_all(path, hashed_records())
+    info = {"num_features": count, "is_training": bool(is_training),
             "sha256": digest.hexdigest(), **(metadata or {})}
-    _write_json_atomic(metadata_path(path), info, indent=2)
+    atomic.write_json(metadata_path(path), info, indent=2)
     return info
 
 
@@ -507,24 +505,11 @@ def write_predictions(all_examples, all_features, all_results, n_best_size, max_
         all_examples, all_features, all_results, n_best_size, max_answer_length, do_lower_case,
         version_2_with_negative, null_score_diff_threshold, verbose_logging)
     logging.info("Writing predictions to %s and %s", output_prediction_file, output_nbest_file)
-    _write_json_atomic(output_prediction_file, predictions)
-    _write_json_atomic(output_nbest_file, nbest)
+    atomic.write_json(output_prediction_file, predictions, indent=4)
+    atomic.write_json(output_nbest_file, nbest, indent=4)
     if version_2_with_negative:
-        _write_json_atomic(output_null_log_odds_file, null_odds)
+        atomic.write_json(output_null_log_odds_file, null_odds, indent=4)
     return predictions
-
-
-def _write_json_atomic(path, value, indent=4):
-    """Google's layout (json.dumps, indent 4, newline) via a temporary name + os.replace."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(value, indent=indent) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def best_predictions(all_examples, all_features, all_results, n_best_size, max_answer_length,

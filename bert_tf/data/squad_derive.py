@@ -18,10 +18,10 @@ Pure Python: no TensorFlow.
 """
 
 import copy
-import json
 import os
 import random
 
+from bert_tf import atomic
 from bert_tf.errors import UserError
 from bert_tf.metrics import squad
 
@@ -110,10 +110,7 @@ def write_json(data, path):
     """Write JSON atomically (a temporary file renamed into place)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False)
-    os.replace(tmp, path)
+    atomic.write_json(path, data, ensure_ascii=False)
 
 
 def _define_flags():

@@ -7,8 +7,8 @@ vocabulary learner. Special tokens come first: [PAD]=0, [UNK], [CLS], [SEP], [MA
 """
 
 import collections
-import os
 
+from bert_tf import atomic
 from bert_tf.tokenization import BasicTokenizer, SPECIAL_TOKENS, convert_to_unicode
 
 
@@ -44,7 +44,4 @@ def learn_vocab(word_counts, vocab_size, num_unused=0, min_count=2, max_token_le
 
 
 def write_vocab(tokens, path):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(t + "\n" for t in tokens))
-    os.replace(tmp, path)
+    atomic.write_text(path, "".join(t + "\n" for t in tokens))

@@ -8,6 +8,7 @@ import time
 
 from absl import logging
 
+from bert_tf import atomic
 from bert_tf.errors import UserError
 
 
@@ -83,7 +84,4 @@ def write_eval_results(results, path):
     """Google's eval_results.txt: `key = value` lines, sorted; logged too."""
     lines = [f"{key} = {value}" for key, value in sorted(results.items())]
     logging.info("***** Eval results *****\n  %s", "\n  ".join(lines))
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")

@@ -12,7 +12,7 @@ from bert_tf.config import preset
 from bert_tf.data import pretraining_job
 from bert_tf.distribute.strategy import LocalStrategy
 from bert_tf.errors import UserError
-from bert_tf.estimator import EVAL, TRAIN, Estimator, EstimatorSpec, RunConfig
+from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig
 from bert_tf.estimator.estimator import TrainParams
 from bert_tf.estimator.hooks import NonFiniteLossError
 from bert_tf.heads import BertClassifierModel, classification_loss
