@@ -1,12 +1,15 @@
 """The runner's training loop: steps/s and sequences/s against iterations_per_loop.
 
-  python bench/bench_pretraining.py [--sizes micro,tiny,minilm_l6,base] [--no_xla]
+  python bench/bench_pretraining.py [--sizes micro,tiny,minilm_l6,base] [--no_xla] [--peer]
 
 For each size, the pretraining task's compiled loop (forward, backward, clipping, AdamW,
 XLA-compiled gradients) runs on an in-memory batch (no file reading) with
 iterations_per_loop 1, 10 and 100 (base: 1 and 10), side by side in one process, after a
 warm-up call per setting. micro is the size where per-call overhead dominates (1 layer,
-hidden 32, vocab 1,000, seq 32, batch 8). Record the output in docs/benchmarks.md.
+hidden 32, vocab 1,000, seq 32, batch 8). With --peer, HuggingFace's PyTorch BertForPreTraining
+(bench/hf_torch_bert.py in .venv-bench) trains the same shapes in the same run for the
+minilm_l6 and base sizes, and the ratio runner/peer is printed: on this shared machine a
+ratio taken in one run is the comparison that holds. Record the output in docs/benchmarks.md.
 """
 
 import argparse
@@ -21,7 +24,7 @@ import bert_tf  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench_model import flops_per_sequence, matmul_peak  # noqa: E402
+from bench_model import flops_per_sequence, matmul_peak, measure_peer  # noqa: E402
 from bert_tf import optimization  # noqa: E402
 from bert_tf.config import preset  # noqa: E402
 from bert_tf.distribute.strategy import LocalStrategy  # noqa: E402
@@ -84,6 +87,7 @@ def main():
     parser.add_argument("--sizes", default="micro,tiny,minilm_l6,base")
     parser.add_argument("--loops", default="1,10,100")
     parser.add_argument("--no_xla", action="store_true")
+    parser.add_argument("--peer", action="store_true", help="also train HF PyTorch BERT (minilm_l6, base)")
     args = parser.parse_args()
     loops = [int(x) for x in args.loops.split(",")]
     peak = matmul_peak()
@@ -98,6 +102,11 @@ def main():
             print(f"{size:10s} seq {seq:3d} batch {batch_size}  iterations_per_loop {ipl:3d}: "
                   f"{steps_per_sec:8.2f} steps/s {seqs:8.2f} seq/s  x{steps_per_sec / base:.2f} vs 1"
                   f"  {seqs * gflop / peak:6.1%} of peak", flush=True)
+        if args.peer and size in ("minilm_l6", "base"):
+            peer = measure_peer(size, 3 if size == "base" else 8, batch=batch_size, seq=seq, predictions=pred)
+            best = max(results.values()) * batch_size
+            print(f"{size:10s} {peer['peer']} train {peer['train']:8.2f} seq/s; "
+                  f"runner/peer {best / peer['train']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":
