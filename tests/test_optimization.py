@@ -33,7 +33,8 @@ def _run(optimizer_type, steps=3, **kw):
                                           epsilon=1e-6, **kw)
     opt = optimization.create_optimizer(variables, config)
     for step, g in enumerate(grads):
-        opt.apply([tf.constant(g[n]) for n in opt.names], tf.constant(0.01), tf.constant(step))
+        flat = optimization.flatten([tf.constant(g[n]) for n in opt.names])
+        opt.apply(flat, tf.constant(0.01), tf.constant(step))
     return init, grads, {n: v.numpy() for n, v in variables.items()}
 
 
@@ -72,14 +73,28 @@ def test_adamw_with_bias_correction_on_request():
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
 
 
-def test_clip_by_global_norm_and_none_gradients():
-    grads = [tf.constant([3.0, 0.0]), None, tf.constant([0.0, 4.0])]
-    clipped, norm = optimization.clip_by_global_norm(grads, 1.0)
+def test_flatten_concatenates_row_major_in_order():
+    flat = optimization.flatten([tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([5.0])])
+    np.testing.assert_array_equal(flat.numpy(), [1, 2, 3, 4, 5])
+
+
+def test_clip_by_global_norm():
+    grad = tf.constant([3.0, 0.0, 0.0, 4.0])
+    clipped, norm = optimization.clip_by_global_norm(grad, 1.0)
     assert float(norm) == pytest.approx(5.0)
-    assert clipped[1] is None
-    np.testing.assert_allclose(clipped[0].numpy(), [0.6, 0.0], rtol=1e-6)
-    unclipped, _ = optimization.clip_by_global_norm(grads, 0)
-    np.testing.assert_array_equal(unclipped[2].numpy(), [0.0, 4.0])
+    np.testing.assert_allclose(clipped.numpy(), [0.6, 0.0, 0.0, 0.8], rtol=1e-6)
+    small, _ = optimization.clip_by_global_norm(grad / 10.0, 1.0)  # under the norm: unchanged
+    np.testing.assert_allclose(small.numpy(), [0.3, 0.0, 0.0, 0.4], rtol=1e-6)
+    unclipped, _ = optimization.clip_by_global_norm(grad, 0)
+    np.testing.assert_array_equal(unclipped.numpy(), grad.numpy())
+    overflowed, norm = optimization.clip_by_global_norm(tf.constant([np.inf, 1.0]), 1.0)
+    assert not np.isfinite(float(norm)) and not np.isfinite(overflowed.numpy()).all()
+
+
+def test_optimizer_refuses_non_float32_weights():
+    with pytest.raises(ValueError, match="float32"):
+        optimization.create_optimizer({"w": tf.Variable(tf.zeros([2], tf.float16))},
+                                      optimization.OptimizerConfig())
 
 
 def test_bad_optimizer_settings():

@@ -174,6 +174,19 @@ def test_resume_and_init_checkpoint(tmp_path, gutenberg_records):
                                       est.named_variables["bert/pooler/dense/kernel"].numpy())
 
 
+def test_resuming_a_checkpoint_with_per_variable_slots_is_refused(tmp_path, gutenberg_records):
+    """Before the flat optimizer our checkpoints held optimizer/m/0, /1, ...: TF would restore
+    such a file with the moments silently at zero, so the runner refuses it by name."""
+    old_optimizer = tf.Module()
+    old_optimizer.m = [tf.Variable(tf.zeros([2])), tf.Variable(tf.zeros([3]))]
+    old_optimizer.v = [tf.Variable(tf.zeros([2])), tf.Variable(tf.zeros([3]))]
+    tf.train.CheckpointManager(tf.train.Checkpoint(optimizer=old_optimizer), str(tmp_path),
+                               max_to_keep=1, checkpoint_name="model.ckpt").save()
+    est = _estimator(tmp_path, 2)
+    with pytest.raises(UserError, match="earlier bert_tf.*--init_checkpoint="):
+        est.train(_train_input(gutenberg_records), 2)
+
+
 def test_init_checkpoint_of_another_config_fails_clearly(tmp_path):
     prefix = str(tmp_path / "bert_model.ckpt")
     checkpoints.save_tf1(BertClassifierModel(preset("micro", vocab_size=30522), 2).build_for(), prefix)
