@@ -117,9 +117,9 @@ class Estimator:
                 loss = tf.cast(spec.loss, tf.float32)
                 scaled = loss * loss_scale
             g = tape.gradient(scaled, variables)
-            g = [tf.convert_to_tensor(x) / loss_scale if x is not None else tf.zeros_like(v)
+            g = [tf.convert_to_tensor(x) if x is not None else tf.zeros_like(v)
                  for x, v in zip(g, variables)]
-            return loss, dict(spec.logs, total_loss=loss), optimization.flatten(g)
+            return loss, dict(spec.logs, total_loss=loss), optimization.flatten(g) / loss_scale
 
         return tf.function(grads, jit_compile=self.strategy.jit_compile)
 
