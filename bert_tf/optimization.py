@@ -8,8 +8,8 @@
   ratio ||w|| / ||update||, with the same exclusions.
 
 Variables are named by their Google TF1 names (`model.tf1_weights()`), which is what the
-exclusion patterns match. The Adam moments of all variables live in two flat `tf.Variable`s
-(`adam_m`, `adam_v`), saved with checkpoints; the gradients arrive flattened the same way.
+exclusion patterns match. The Adam moments are `tf.Variable`s saved with checkpoints: one
+flat pair for all small variables, one pair per large variable (see `_Optimizer`).
 """
 
 import dataclasses
@@ -66,50 +66,84 @@ def _uses(name, patterns):
     return not any(re.search(p, name) for p in patterns)
 
 
-class _Optimizer(tf.Module):
-    """Adam moments over one flat buffer; `apply(flat_grad, lr, step)` updates in place.
+PACK_LIMIT = 1 << 16  # variables of at most this many elements share one buffer
 
-    Why one buffer ("multi-tensor", as NVIDIA's fused Adam and LAMB): with a slot pair per
-    weight, the moment updates of a small model's step are hundreds of tiny kernels whose
-    launch cost outweighs their arithmetic; over one buffer they are one fused pass whatever
-    the number of weights (a micro model's compiled step: 513 HLO instructions -> 274). Only
-    the final per-weight step (decay, LAMB's trust ratio) stays per variable. The buffer
-    holds the variables in the order of `names`, each flattened row-major.
+
+def _zeros(shape):
+    return tf.Variable(tf.zeros(shape, tf.float32), trainable=False)
+
+
+class _Optimizer(tf.Module):
+    """Adam with the small variables packed into one buffer; `apply(grads, lr, step)`.
+
+    Why packing ("multi-tensor", as NVIDIA's fused Adam and LAMB): with a slot pair per
+    weight, the step of a model with many small weights (biases, LayerNorm, a micro model's
+    everything) is hundreds of tiny kernels whose launch cost outweighs their arithmetic.
+    Variables of at most PACK_LIMIT elements therefore share one flat gradient and one flat
+    slot pair: one fused pass for all of them (a micro model's compiled step: 513 HLO
+    instructions -> 277). Larger variables keep their own slots, since copying them into a
+    buffer costs more than a launch saves (BERT-base: packing everything made the update
+    1.87x slower). Gradients travel as `pack(grads)`: [the packed buffer] + one per large
+    variable; the buffer holds the small variables in `names` order, row-major.
     """
 
     default_bias_correction = False
 
-    def __init__(self, named_variables, config: OptimizerConfig, name):
-        super().__init__(name=name)
+    def __init__(self, named_variables, config: OptimizerConfig, pack_limit=PACK_LIMIT):
+        super().__init__(name=self.module_name)
         self.config = config
         self.names = list(named_variables)
         self.variables_ = [named_variables[n] for n in self.names]
         wrong = [n for n, v in zip(self.names, self.variables_) if v.dtype != tf.float32]
         if wrong:
             raise ValueError(f"the optimizer keeps float32 weights; these are not: {wrong[:3]}")
-        self.sizes = [int(v.shape.num_elements()) for v in self.variables_]
-        total = sum(self.sizes)
-        self.m = tf.Variable(tf.zeros([total], tf.float32), trainable=False, name="adam_m")
-        self.v = tf.Variable(tf.zeros([total], tf.float32), trainable=False, name="adam_v")
+        sizes = [int(v.shape.num_elements()) for v in self.variables_]
+        self.packed = [i for i, size in enumerate(sizes) if size <= pack_limit]
+        self.separate = [i for i, size in enumerate(sizes) if size > pack_limit]
+        self.packed_sizes = [sizes[i] for i in self.packed]
+        self.gradient_shapes = ([tf.TensorShape([sum(self.packed_sizes)])]
+                                + [self.variables_[i].shape for i in self.separate])
+        self.packed_m, *self.separate_m = [_zeros(shape) for shape in self.gradient_shapes]
+        self.packed_v, *self.separate_v = [_zeros(shape) for shape in self.gradient_shapes]
         self.decay = [_uses(n, EXCLUDE_FROM_WEIGHT_DECAY) for n in self.names]
         bias_correction = config.bias_correction
         self.bias_correction = self.default_bias_correction if bias_correction is None else bias_correction
 
-    def apply(self, flat_grad, lr, step):
-        """flat_grad: `flatten(grads)` of gradients aligned with `names`."""
+    def slots(self):
+        """Every slot variable (what workers must agree on besides the weights)."""
+        return [self.packed_m, self.packed_v] + self.separate_m + self.separate_v
+
+    def pack(self, grads):
+        """Gradients aligned with `names` (all present: zeros where a loss does not reach) ->
+        [one float32 buffer of the small ones] + the large ones, the form the optimizer,
+        clipping, accumulation and the gradient reduction work on."""
+        grads = [tf.cast(g, tf.float32) for g in grads]
+        small = [tf.reshape(grads[i], [-1]) for i in self.packed]
+        packed = tf.concat(small, 0) if small else tf.zeros([0], tf.float32)
+        return [packed] + [grads[i] for i in self.separate]
+
+    def apply(self, grads, lr, step):
+        """grads: `pack()`ed gradients; updates the variables in place."""
         c = self.config
-        m = self.m.assign(c.beta_1 * self.m + (1.0 - c.beta_1) * flat_grad)
-        v = self.v.assign(c.beta_2 * self.v + (1.0 - c.beta_2) * tf.square(flat_grad))
+        moments = zip(grads, [self.packed_m] + self.separate_m, [self.packed_v] + self.separate_v)
+        adam = [self._adam(g, m, v, step) for g, m, v in moments]
+        updates = dict(zip(self.packed, tf.split(adam[0], self.packed_sizes)) if self.packed else {})
+        updates.update(zip(self.separate, adam[1:]))
+        for i, variable in enumerate(self.variables_):
+            update = tf.reshape(updates[i], variable.shape)
+            if self.decay[i]:
+                update += c.weight_decay_rate * variable
+            variable.assign_sub(lr * self._ratio(i, update) * update)
+
+    def _adam(self, grad, m_slot, v_slot, step):
+        c = self.config
+        m = m_slot.assign(c.beta_1 * m_slot + (1.0 - c.beta_1) * grad)
+        v = v_slot.assign(c.beta_2 * v_slot + (1.0 - c.beta_2) * tf.square(grad))
         if self.bias_correction:
             t = tf.cast(step, tf.float32) + 1.0
             m = m / (1.0 - c.beta_1 ** t)
             v = v / (1.0 - c.beta_2 ** t)
-        adam = tf.split(m / (tf.sqrt(v) + c.epsilon), self.sizes)
-        for i, (variable, piece) in enumerate(zip(self.variables_, adam)):
-            update = tf.reshape(piece, variable.shape)
-            if self.decay[i]:
-                update += c.weight_decay_rate * variable
-            variable.assign_sub(lr * self._ratio(i, update) * update)
+        return m / (tf.sqrt(v) + c.epsilon)
 
     def _ratio(self, i, update):
         return 1.0
@@ -118,17 +152,14 @@ class _Optimizer(tf.Module):
 class AdamWeightDecay(_Optimizer):
     """Google's AdamWeightDecayOptimizer (BERT's optimizer)."""
 
-    def __init__(self, named_variables, config):
-        super().__init__(named_variables, config, "adam_weight_decay")
+    module_name = "adam_weight_decay"
 
 
 class Lamb(_Optimizer):
     """NVIDIA's LAMB: bias-corrected Adam update scaled by the trust ratio ||w|| / ||u||."""
 
     default_bias_correction = True
-
-    def __init__(self, named_variables, config):
-        super().__init__(named_variables, config, "lamb")
+    module_name = "lamb"
 
     def _ratio(self, i, update):
         if not self.decay[i]:  # NVIDIA excludes the same variables from layer adaptation
@@ -138,25 +169,21 @@ class Lamb(_Optimizer):
         return tf.where(w_norm > 0, tf.where(u_norm > 0, w_norm / u_norm, 1.0), 1.0)
 
 
-def create_optimizer(named_variables, config: OptimizerConfig):
+def create_optimizer(named_variables, config: OptimizerConfig, pack_limit=PACK_LIMIT):
+    """pack_limit: see `_Optimizer` (bench/bench_optimizer.py compares settings)."""
     config.validate()
     cls = AdamWeightDecay if config.optimizer_type == "adamw" else Lamb
-    return cls(named_variables, config)
+    return cls(named_variables, config, pack_limit)
 
 
-def flatten(grads):
-    """Per-variable gradients (all present: zeros where a loss does not reach) -> one
-    float32 vector, the form the optimizer, clipping and the gradient reduction work on."""
-    return tf.concat([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in grads], 0)
-
-
-def clip_by_global_norm(flat_grad, clip_norm):
-    """Google's clipping (norm 1.0) of a flat gradient; returns (gradient, norm).
+def clip_by_global_norm(grads, clip_norm):
+    """Google's clipping (norm 1.0) over a list of gradients; returns (grads, norm).
 
     As `tf.clip_by_global_norm`: scaled by clip_norm / max(norm, clip_norm), so a
-    non-finite norm gives a non-finite gradient (the runner skips such steps).
+    non-finite norm gives non-finite gradients (the runner skips such steps).
     """
-    norm = tf.norm(flat_grad)
+    norm = tf.linalg.global_norm(grads)
     if clip_norm <= 0:
-        return flat_grad, norm
-    return flat_grad * (clip_norm / tf.maximum(norm, clip_norm)), norm
+        return grads, norm
+    clipped, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
+    return clipped, norm

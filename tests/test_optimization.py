@@ -25,6 +25,8 @@ def test_schedule_is_linear_warmup_then_polynomial_decay_from_step_zero():
 def _run(optimizer_type, steps=3, **kw):
     rng = np.random.default_rng(0)
     init = {"bert/encoder/layer_0/output/dense/kernel": rng.normal(size=[3, 4]).astype(np.float32),
+            # above PACK_LIMIT: its own slots, beside the packed buffer of the others
+            "bert/encoder/layer_0/intermediate/dense/kernel": rng.normal(size=[300, 256]).astype(np.float32),
             "bert/encoder/layer_0/output/dense/bias": rng.normal(size=[4]).astype(np.float32),
             "bert/embeddings/LayerNorm/gamma": rng.normal(size=[4]).astype(np.float32)}
     grads = [{n: rng.normal(size=v.shape).astype(np.float32) for n, v in init.items()} for _ in range(steps)]
@@ -33,8 +35,7 @@ def _run(optimizer_type, steps=3, **kw):
                                           epsilon=1e-6, **kw)
     opt = optimization.create_optimizer(variables, config)
     for step, g in enumerate(grads):
-        flat = optimization.flatten([tf.constant(g[n]) for n in opt.names])
-        opt.apply(flat, tf.constant(0.01), tf.constant(step))
+        opt.apply(opt.pack([tf.constant(g[n]) for n in opt.names]), tf.constant(0.01), tf.constant(step))
     return init, grads, {n: v.numpy() for n, v in variables.items()}
 
 
@@ -73,22 +74,28 @@ def test_adamw_with_bias_correction_on_request():
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
 
 
-def test_flatten_concatenates_row_major_in_order():
-    flat = optimization.flatten([tf.constant([[1.0, 2.0], [3.0, 4.0]]), tf.constant([5.0])])
-    np.testing.assert_array_equal(flat.numpy(), [1, 2, 3, 4, 5])
+def test_small_variables_share_one_buffer_in_name_order_and_large_ones_keep_their_own():
+    variables = {"a/kernel": tf.Variable(tf.zeros([2, 2])), "big/kernel": tf.Variable(tf.zeros([300, 256])),
+                 "b/bias": tf.Variable(tf.zeros([1]))}
+    opt = optimization.create_optimizer(variables, optimization.OptimizerConfig())
+    big = tf.ones([300, 256])
+    packed = opt.pack([tf.constant([[1.0, 2.0], [3.0, 4.0]]), big, tf.constant([5.0])])
+    assert len(packed) == 2 and packed[1] is big
+    np.testing.assert_array_equal(packed[0].numpy(), [1, 2, 3, 4, 5])
+    assert [s.shape for s in opt.slots()] == [[5], [5], [300, 256], [300, 256]]
 
 
 def test_clip_by_global_norm():
-    grad = tf.constant([3.0, 0.0, 0.0, 4.0])
-    clipped, norm = optimization.clip_by_global_norm(grad, 1.0)
+    grads = [tf.constant([3.0, 0.0]), tf.constant([[0.0, 4.0]])]
+    clipped, norm = optimization.clip_by_global_norm(grads, 1.0)
     assert float(norm) == pytest.approx(5.0)
-    np.testing.assert_allclose(clipped.numpy(), [0.6, 0.0, 0.0, 0.8], rtol=1e-6)
-    small, _ = optimization.clip_by_global_norm(grad / 10.0, 1.0)  # under the norm: unchanged
-    np.testing.assert_allclose(small.numpy(), [0.3, 0.0, 0.0, 0.4], rtol=1e-6)
-    unclipped, _ = optimization.clip_by_global_norm(grad, 0)
-    np.testing.assert_array_equal(unclipped.numpy(), grad.numpy())
-    overflowed, norm = optimization.clip_by_global_norm(tf.constant([np.inf, 1.0]), 1.0)
-    assert not np.isfinite(float(norm)) and not np.isfinite(overflowed.numpy()).all()
+    np.testing.assert_allclose(clipped[1].numpy(), [[0.0, 0.8]], rtol=1e-6)
+    small, _ = optimization.clip_by_global_norm([g / 10.0 for g in grads], 1.0)  # under: unchanged
+    np.testing.assert_allclose(small[0].numpy(), [0.3, 0.0], rtol=1e-6)
+    unclipped, _ = optimization.clip_by_global_norm(grads, 0)
+    np.testing.assert_array_equal(unclipped[0].numpy(), [3.0, 0.0])
+    overflowed, norm = optimization.clip_by_global_norm([tf.constant([np.inf, 1.0])], 1.0)
+    assert not np.isfinite(float(norm)) and not np.isfinite(overflowed[0].numpy()).all()
 
 
 def test_optimizer_refuses_non_float32_weights():

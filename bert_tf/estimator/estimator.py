@@ -110,6 +110,7 @@ class Estimator:
     # ------------------------------------------------------------------ training
     def _grad_fn(self):
         params, variables = self.params, list(self.named_variables.values())
+        pack = self._optimizer.pack
 
         def grads(features, loss_scale):
             with tf.GradientTape() as tape:
@@ -119,7 +120,7 @@ class Estimator:
             g = tape.gradient(scaled, variables)
             g = [tf.convert_to_tensor(x) if x is not None else tf.zeros_like(v)
                  for x, v in zip(g, variables)]
-            return loss, dict(spec.logs, total_loss=loss), optimization.flatten(g) / loss_scale
+            return loss, dict(spec.logs, total_loss=loss), [x / loss_scale for x in pack(g)]
 
         return tf.function(grads, jit_compile=self.strategy.jit_compile)
 
@@ -139,13 +140,14 @@ class Estimator:
         grads_fn = self._grads.python_function
 
         def fused(features, loss_scale):
-            _, logs, grad = grads_fn(features, loss_scale)
-            return apply_or_skip(grad, logs)
+            _, logs, grads = grads_fn(features, loss_scale)
+            return apply_or_skip(grads, logs)
 
         self._fused_step = tf.function(fused, jit_compile=jit)
         self._loop = self._train_loop_fn()  # one trace for every train() call
         if tp.num_accumulation_steps > 1:
-            self._accumulator = tf.Variable(tf.zeros_like(self._optimizer.m), trainable=False)
+            self._accumulators = [tf.Variable(tf.zeros(shape), trainable=False)
+                                  for shape in self._optimizer.gradient_shapes]
 
     def _step(self, iterator):
         """One optimizer step (k micro-batches when accumulating); returns its logs.
@@ -158,28 +160,30 @@ class Estimator:
         k = self.train_params.num_accumulation_steps
         if k == 1 and self.strategy.num_replicas == 1:
             return self._fused_step(next(iterator), self.loss_scale)
-        loss, logs, grad = self._grads(next(iterator), self.loss_scale)
+        loss, logs, grads = self._grads(next(iterator), self.loss_scale)
         if k > 1:
-            self._accumulator.assign(grad)
+            for acc, g in zip(self._accumulators, grads):
+                acc.assign(g)
             for _ in tf.range(k - 1):
                 _, more_logs, more = self._grads(next(iterator), self.loss_scale)
-                self._accumulator.assign_add(more)
+                for acc, g in zip(self._accumulators, more):
+                    acc.assign_add(g)
                 logs = {key: logs[key] + more_logs[key] for key in logs}
-            grad = self._accumulator / float(k)
+            grads = [acc / float(k) for acc in self._accumulators]
             logs = {key: value / float(k) for key, value in logs.items()}
-        return self._apply(self.strategy.reduce_gradients([grad])[0], logs)
+        return self._apply(self.strategy.reduce_gradients(grads), logs)
 
     def _apply_fn(self):
         """Non-finite check, clipping, schedule, update (or skip) and loss-scale bookkeeping."""
         tp = self.train_params
 
-        def apply_or_skip(grad, logs):
-            finite = tf.reduce_all(tf.math.is_finite(grad))
-            grad, _ = optimization.clip_by_global_norm(grad, tp.optimizer.clip_norm)
+        def apply_or_skip(grads, logs):
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
             def apply():
-                self._optimizer.apply(grad, lr, self.global_step)
+                self._optimizer.apply(grads, lr, self.global_step)
                 self.global_step.assign_add(1)
                 self.nonfinite_streak.assign(0)
                 if self._dynamic_scale:
@@ -237,14 +241,14 @@ class Estimator:
         manager = tf.train.CheckpointManager(ckpt, cfg.model_dir, max_to_keep=cfg.keep_checkpoint_max,
                                              checkpoint_name="model.ckpt")
         if manager.latest_checkpoint:
-            _require_flat_slots(manager.latest_checkpoint)
+            _require_packed_slots(manager.latest_checkpoint)
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             input_state.restore(int(self.global_step))
             logging.info("resumed from %s at global step %d", manager.latest_checkpoint,
                          int(self.global_step))
         elif tp.init_checkpoint:
             self._init_from(tp.init_checkpoint)
-        self.strategy.broadcast(list(self.named_variables.values()) + [self._optimizer.m, self._optimizer.v])
+        self.strategy.broadcast(list(self.named_variables.values()) + self._optimizer.slots())
         self._initialized = True
         loop = self._loop
         batch = self.params.get("global_batch_size", 0)
@@ -320,13 +324,13 @@ class Estimator:
                     yield {k: v[i] for k, v in out.items()}
 
 
-def _require_flat_slots(path):
-    """Refuse to resume a checkpoint with one Adam slot pair per variable (bert_tf before the
-    flat optimizer): TensorFlow would match its `optimizer/m` node and silently restart the
-    moments at zero, so the resumed run would not be the run that was interrupted."""
-    if any(name.startswith("optimizer/m/0/") for name, _ in tf.train.list_variables(path)):
-        raise UserError(f"{path}: written by an earlier bert_tf whose optimizer kept its moments per "
-                        "variable, which this version cannot resume exactly. Finish that run with "
+def _require_packed_slots(path):
+    """Refuse to resume a checkpoint with one Adam slot pair for every variable (bert_tf
+    before the packed optimizer): TensorFlow would restore it without error and with the
+    moments silently at zero, so the resumed run would not be the run that was interrupted."""
+    if not any(name.startswith("optimizer/packed_m/") for name, _ in tf.train.list_variables(path)):
+        raise UserError(f"{path}: written by an earlier bert_tf whose optimizer kept its moments in "
+                        "another layout, which this version cannot resume exactly. Finish that run with "
                         "the version that started it, or start a new --output_dir with "
                         f"--init_checkpoint={path} (weights only; the optimizer starts afresh)")
 

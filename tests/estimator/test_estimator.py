@@ -175,8 +175,8 @@ def test_resume_and_init_checkpoint(tmp_path, gutenberg_records):
 
 
 def test_resuming_a_checkpoint_with_per_variable_slots_is_refused(tmp_path, gutenberg_records):
-    """Before the flat optimizer our checkpoints held optimizer/m/0, /1, ...: TF would restore
-    such a file with the moments silently at zero, so the runner refuses it by name."""
+    """Before the packed optimizer our checkpoints held optimizer/m/0, /1, ...: TF would
+    restore such a file with the moments silently at zero, so the runner refuses it."""
     old_optimizer = tf.Module()
     old_optimizer.m = [tf.Variable(tf.zeros([2])), tf.Variable(tf.zeros([3]))]
     old_optimizer.v = [tf.Variable(tf.zeros([2])), tf.Variable(tf.zeros([3]))]

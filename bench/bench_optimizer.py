@@ -1,0 +1,88 @@
+"""The optimizer step's cost against how many variables share one packed buffer.
+
+  python bench/bench_optimizer.py [--sizes micro,base]
+
+For each model size, the pretraining model's variables get an XLA-compiled update (pack the
+gradients, non-finite check, clipping to norm 1.0, AdamW) with three packing limits, side by
+side in one process, interleaved over 4 rounds, best kept: 0 (every variable its own slots
+and kernels, as before packing), the default PACK_LIMIT, and everything in one buffer. It
+shows why the default packs only small variables: packing saves kernel launches where
+variables are small and costs copies where they are large. Record the output in
+docs/benchmarks.md.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bert_tf  # noqa: E402,F401
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench_pretraining import SIZES  # noqa: E402
+from bert_tf import optimization  # noqa: E402
+from bert_tf.config import preset  # noqa: E402
+from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402
+
+CALLS = {"micro": 200, "tiny": 50, "minilm_l6": 10, "base": 5}
+
+
+def model_shapes(size):
+    overrides = SIZES[size][0]
+    config = preset("micro" if size == "micro" else size, **overrides)
+    model = PretrainingTask(config).create_model({})
+    return {name: v.shape for name, v in model.tf1_weights().items()}
+
+
+def update_fn(shapes, pack_limit, grads):
+    rng = np.random.default_rng(0)
+    variables = {n: tf.Variable(rng.normal(size=s).astype(np.float32)) for n, s in shapes.items()}
+    opt = optimization.create_optimizer(variables, optimization.OptimizerConfig(), pack_limit)
+
+    @tf.function(jit_compile=True)
+    def update(step):
+        packed = opt.pack(grads)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in packed])
+        packed, _ = optimization.clip_by_global_norm(packed, 1.0)
+        opt.apply(packed, 1e-4, step)
+        return finite
+    return update
+
+
+def measure(size, rounds=4):
+    shapes = model_shapes(size)
+    rng = np.random.default_rng(1)
+    grads = [tf.constant(rng.normal(size=s).astype(np.float32) * 1e-3) for s in shapes.values()]
+    limits = {"per variable (0)": 0, f"default ({optimization.PACK_LIMIT})": optimization.PACK_LIMIT,
+              "all in one buffer": 2 ** 62}
+    fns = {label: update_fn(shapes, limit, grads) for label, limit in limits.items()}
+    step = tf.constant(1, tf.int64)
+    for fn in fns.values():
+        fn(step).numpy()  # trace and compile
+    best = {label: float("inf") for label in fns}
+    calls = CALLS[size]
+    for _ in range(rounds):
+        for label, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn(step).numpy()
+            best[label] = min(best[label], (time.perf_counter() - start) / calls * 1e3)
+    count = sum(s.num_elements() for s in shapes.values())
+    print(f"{size}: {len(shapes)} variables, {count:,} weights")
+    first = best["per variable (0)"]
+    for label, ms in best.items():
+        print(f"  pack limit {label:26s} {ms:9.3f} ms per update  x{first / ms:.2f} vs per variable", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="micro,base")
+    for size in parser.parse_args().sizes.split(","):
+        measure(size)
+
+
+if __name__ == "__main__":
+    main()
