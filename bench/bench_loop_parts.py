@@ -11,16 +11,15 @@ further: the step's own kernels are the cost. Record the output in docs/benchmar
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert_tf  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 
-from bench_pretraining import SIZES, batch  # noqa: E402
+from bench_model import best_ms_per_call  # noqa: E402
+from bench_pretraining import SIZES, batch, model_config  # noqa: E402
 from bert_tf import optimization  # noqa: E402
-from bert_tf.config import preset  # noqa: E402
 from bert_tf.distribute.strategy import LocalStrategy  # noqa: E402
 from bert_tf.estimator import Estimator, RunConfig  # noqa: E402
 from bert_tf.estimator.estimator import TrainParams  # noqa: E402
@@ -41,21 +40,12 @@ def repeat(fn, first):
 
 def per_step_ms(parts, rounds=5, calls=3):
     """{name: best ms per step}, the parts interleaved round by round so drift hits them alike."""
-    for run in parts.values():
-        run()  # trace and compile
-    best = {name: float("inf") for name in parts}
-    for _ in range(rounds):
-        for name, run in parts.items():
-            start = time.perf_counter()
-            for _ in range(calls):
-                tf.nest.map_structure(lambda t: t.numpy(), run())
-            best[name] = min(best[name], (time.perf_counter() - start) / (calls * STEPS) * 1e3)
-    return best
+    return {name: ms / STEPS for name, ms in best_ms_per_call(parts, rounds, calls).items()}
 
 
 def main():
-    overrides, seq, pred, batch_size, _, _ = SIZES["micro"]
-    config = preset("micro", **overrides)
+    _, seq, pred, batch_size, _, _ = SIZES["micro"]
+    config = model_config("micro")
     features = batch(config, seq, pred, batch_size)
     opt = optimization.OptimizerConfig(learning_rate=1e-4, num_train_steps=10 ** 9, num_warmup_steps=100)
     with tempfile.TemporaryDirectory() as model_dir:

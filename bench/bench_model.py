@@ -40,6 +40,21 @@ def flops_per_sequence(config, seq=SEQ, predictions=PREDICTIONS):
     return layers * (dense + attention) + heads
 
 
+def best_ms_per_call(parts, rounds, calls):
+    """{name: best ms per call of parts[name]()}, after one call each to trace and compile;
+    the parts interleaved round by round so the machine's drift hits them alike."""
+    for run in parts.values():
+        run()
+    best = {name: float("inf") for name in parts}
+    for _ in range(rounds):
+        for name, run in parts.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                tf.nest.map_structure(lambda t: t.numpy(), run())
+            best[name] = min(best[name], (time.perf_counter() - start) / calls * 1e3)
+    return best
+
+
 def matmul_peak(n=2048, steps=10):
     a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
     f = tf.function(tf.matmul, jit_compile=True)

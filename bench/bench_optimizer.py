@@ -14,7 +14,6 @@ docs/benchmarks.md.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -22,18 +21,16 @@ import bert_tf  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench_pretraining import SIZES  # noqa: E402
+from bench_model import best_ms_per_call  # noqa: E402
+from bench_pretraining import model_config  # noqa: E402
 from bert_tf import optimization  # noqa: E402
-from bert_tf.config import preset  # noqa: E402
 from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402
 
 CALLS = {"micro": 200, "tiny": 50, "minilm_l6": 10, "base": 5}
 
 
 def model_shapes(size):
-    overrides = SIZES[size][0]
-    config = preset("micro" if size == "micro" else size, **overrides)
-    model = PretrainingTask(config).create_model({})
+    model = PretrainingTask(model_config(size)).create_model({})
     return {name: v.shape for name, v in model.tf1_weights().items()}
 
 
@@ -58,18 +55,10 @@ def measure(size, rounds=4):
     grads = [tf.constant(rng.normal(size=s).astype(np.float32) * 1e-3) for s in shapes.values()]
     limits = {"per variable (0)": 0, f"default ({optimization.PACK_LIMIT})": optimization.PACK_LIMIT,
               "all in one buffer": 2 ** 62}
-    fns = {label: update_fn(shapes, limit, grads) for label, limit in limits.items()}
     step = tf.constant(1, tf.int64)
-    for fn in fns.values():
-        fn(step).numpy()  # trace and compile
-    best = {label: float("inf") for label in fns}
-    calls = CALLS[size]
-    for _ in range(rounds):
-        for label, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn(step).numpy()
-            best[label] = min(best[label], (time.perf_counter() - start) / calls * 1e3)
+    updates = {label: update_fn(shapes, limit, grads) for label, limit in limits.items()}
+    best = best_ms_per_call({label: lambda fn=fn: fn(step) for label, fn in updates.items()},
+                            rounds, CALLS[size])
     count = sum(s.num_elements() for s in shapes.values())
     print(f"{size}: {len(shapes)} variables, {count:,} weights")
     first = best["per variable (0)"]

@@ -41,6 +41,11 @@ SIZES = {  # config, seq, predictions, batch, loop settings, steps per measureme
 }
 
 
+def model_config(size):
+    """The BertConfig of a size: its preset with SIZES' overrides."""
+    return preset(size, **SIZES[size][0])
+
+
 def batch(config, seq, pred, size):
     rng = np.random.default_rng(0)
     return {
@@ -55,9 +60,8 @@ def batch(config, seq, pred, size):
 
 
 def measure(size, loops, use_xla, rounds=3):
-    overrides, seq, pred, batch_size, settings, steps = SIZES[size]
-    name = "base" if size == "base" else ("minilm_l6" if size == "minilm_l6" else "tiny")
-    config = preset(name, **overrides) if size != "micro" else preset("micro", **overrides)
+    _, seq, pred, batch_size, settings, steps = SIZES[size]
+    config = model_config(size)
     features = batch(config, seq, pred, batch_size)
     opt = optimization.OptimizerConfig(learning_rate=1e-4, num_train_steps=10 ** 9, num_warmup_steps=100)
     with tempfile.TemporaryDirectory() as model_dir:
