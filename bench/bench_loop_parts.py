@@ -2,10 +2,12 @@
 
   python bench/bench_loop_parts.py
 
-Times, per step, inside one `tf.while_loop` of 100 iterations: the runner's whole loop
-(iterator + compiled step), the compiled step alone on a constant batch, and the iterator
-alone. If the compiled step is nearly all of the loop, more iterations per loop cannot help
-further: the step's own kernels are the cost. Record the output in docs/benchmarks.md.
+Times, per step, over 100 steps in one call: the runner's whole loop (iterator + compiled
+steps, STEPS_PER_LAUNCH per launch), the compiled step launched once per step from a
+`tf.while_loop` (the runner before session 5), the same steps STEPS_PER_LAUNCH per launch,
+both on a constant batch, and the iterator alone. The difference between the two launch
+settings is the cost of a launch; what remains is the step's own kernels, which no loop
+around them can remove. Record the output in docs/benchmarks.md.
 """
 
 import os
@@ -22,19 +24,19 @@ from bench_pretraining import SIZES, batch, model_config  # noqa: E402
 from bert_tf import optimization  # noqa: E402
 from bert_tf.distribute.strategy import LocalStrategy  # noqa: E402
 from bert_tf.estimator import Estimator, RunConfig  # noqa: E402
-from bert_tf.estimator.estimator import TrainParams  # noqa: E402
+from bert_tf.estimator.estimator import STEPS_PER_LAUNCH, TrainParams  # noqa: E402
 from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402
 
 STEPS = 100
 
 
-def repeat(fn, first):
-    """A tf.function running `fn(previous)` STEPS times in a while loop, starting from first()."""
+def repeat(fn, first, times=STEPS):
+    """A tf.function running `fn(previous)` `times` times in a while loop, from first()."""
     @tf.function
     def run():
         def body(i, value):
             return i + 1, fn(value)
-        return tf.while_loop(lambda i, _: i < STEPS, body, (tf.constant(1), first()))[1]
+        return tf.while_loop(lambda i, _: i < times, body, (tf.constant(1), first()))[1]
     return run
 
 
@@ -54,10 +56,16 @@ def main():
         est._build_training()
         iterator = iter(tf.data.Dataset.from_tensors(features).repeat())
         loop = est._train_loop_fn()
-        step = lambda _=None: est._fused_step(features, est.loss_scale)["total_loss"]  # noqa: E731
+        step = lambda _=None: est._fused_step(features, est.loss_scale)  # noqa: E731
+        stacked = {k: tf.stack([v] * STEPS_PER_LAUNCH) for k, v in features.items()}
+        launch = lambda logs: est._launch(stacked, tf.constant(STEPS_PER_LAUNCH, tf.int64), logs)  # noqa: E731
+        outputs = est._fused_step.get_concrete_function(features, est.loss_scale).structured_outputs
+        no_logs = tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), outputs)
         parts = {
-            "runner loop (iterator + compiled step)": lambda: loop(iterator, tf.constant(STEPS, tf.int64)),
-            "compiled step alone (constant batch)": repeat(step, step),
+            "runner loop (iterator + compiled steps)": lambda: loop(iterator, tf.constant(STEPS, tf.int64)),
+            "one launch per step (constant batch)": repeat(step, step),
+            f"{STEPS_PER_LAUNCH} steps per launch (constant batch)": repeat(
+                launch, lambda: launch(no_logs), STEPS // STEPS_PER_LAUNCH),
             "iterator alone": repeat(lambda _: next(iterator)["input_ids"], lambda: next(iterator)["input_ids"]),
         }
         print(f"micro model, batch {batch_size}, seq {seq}; {STEPS} steps per call, best of 5 "

@@ -4,11 +4,14 @@ A task supplies `create_model(params)` (a Keras model with `tf1_weights()`) and
 `model_fn(model, features, mode, params) -> EstimatorSpec`. TF1's Estimator rebuilt the
 graph for each call; a Keras model lives on, so the model is created once and passed in.
 
-One training loop is `iterations_per_loop` optimizer steps inside one `tf.function`; each
-step computes gradients (XLA-compiled with `use_xla`), reduces them through the strategy
-outside XLA (Horovod's allreduce has no XLA kernel), then clips and applies them. Between
-loops the host logs, writes summaries, saves checkpoints and checks for non-finite losses.
-Loops end at every `save_checkpoints_steps` boundary and exactly at `max_steps`.
+One training loop is `iterations_per_loop` optimizer steps inside one `tf.function`. On one
+replica without accumulation the steps run inside the compiled step function itself,
+STEPS_PER_LAUNCH at a time on stacked batches (as TPUs and Ascend NPUs sink the loop onto
+the device): one XLA launch per chunk instead of per step. Otherwise each step computes
+gradients (XLA-compiled with `use_xla`), reduces them through the strategy outside XLA
+(Horovod's allreduce has no XLA kernel), then clips and applies them. Between loops the
+host logs, writes summaries, saves checkpoints and checks for non-finite losses. Loops end
+at every `save_checkpoints_steps` boundary and exactly at `max_steps`.
 
 A checkpoint holds the model, the optimizer slots, the global step, the loss-scale state,
 the dropout generators and the input iterator's position, so a run killed at any moment and
@@ -32,6 +35,12 @@ from bert_tf.modeling import Dropout
 from bert_tf.records import RecordSchemaError
 
 TRAIN, EVAL, PREDICT = "train", "eval", "predict"
+
+# Steps per compiled launch when the steps run inside it: launching the compiled step from
+# the loop cost ~0.8 ms per step on the 2-core CPU (bench/bench_loop_parts.py), as much as
+# a micro model's whole step; ten steps per launch leave a tenth of that, and the stacked
+# batches of a chunk stay small.
+STEPS_PER_LAUNCH = 10
 
 
 @dataclasses.dataclass
@@ -144,6 +153,7 @@ class Estimator:
             return apply_or_skip(grads, logs)
 
         self._fused_step = tf.function(fused, jit_compile=jit)
+        self._launch = tf.function(self._launch_fn(), jit_compile=jit)
         self._loop = self._train_loop_fn()  # one trace for every train() call
         if tp.num_accumulation_steps > 1:
             self._accumulators = [tf.Variable(tf.zeros(shape), trainable=False)
@@ -206,10 +216,35 @@ class Estimator:
 
         return apply_or_skip
 
+    def _steps_sink(self, element_spec):
+        """Whether the steps of a loop run inside the compiled step function: one replica
+        (Horovod's allreduce cannot be compiled), no accumulation, fixed-shape batches."""
+        return (self.train_params.num_accumulation_steps == 1 and self.strategy.num_replicas == 1
+                and all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(element_spec)))
+
+    def _launch_fn(self):
+        """`count` fused steps on `batches[:count]` (batches stacked on a new first axis) in
+        one compiled call; stops early once `max_nonfinite_steps` steps in a row were not
+        finite. `logs`: returned as they are when no step runs."""
+        limit = self.config.max_nonfinite_steps
+
+        def launch(batches, count, logs):
+            def more(i, logs):
+                return tf.logical_and(i < count, self.nonfinite_streak < limit)
+
+            def body(i, logs):
+                batch = tf.nest.map_structure(lambda stacked: stacked[i], batches)
+                return i + 1, self._fused_step(batch, self.loss_scale)
+
+            return tf.while_loop(more, body, (tf.zeros_like(count), logs))[1]
+        return launch
+
     def _train_loop_fn(self):
         limit = self.config.max_nonfinite_steps
 
         def loop(iterator, num_steps):
+            if self._steps_sink(iterator.element_spec):
+                return self._sunk_loop(iterator, num_steps)
             # The non-finite check sits in the while condition: an autograph `break` in the
             # body cost ~15% of the steps/s on a micro model (interleaved A/B, one process).
             logs = self._step(iterator)
@@ -223,6 +258,24 @@ class Estimator:
             _, logs = tf.while_loop(more, body, (tf.constant(1, tf.int64), logs))
             return logs
         return self.strategy.compile_loop(loop)
+
+    def _sunk_loop(self, iterator, num_steps):
+        """The loop in launches of up to STEPS_PER_LAUNCH steps: the host side reads each
+        chunk's batches, the compiled side runs its steps. Every chunk has one shape (the
+        unused rows are zeros), so one compiled program serves every loop length."""
+        limit = self.config.max_nonfinite_steps
+        outputs = self._fused_step.get_concrete_function(iterator.element_spec, self.loss_scale)
+        logs = tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), outputs.structured_outputs)
+
+        def more(done, logs):
+            return tf.logical_and(done < num_steps, self.nonfinite_streak < limit)
+
+        def body(done, logs):
+            count = tf.minimum(num_steps - done, STEPS_PER_LAUNCH)
+            batches = _next_batches(iterator, count, STEPS_PER_LAUNCH)
+            return done + count, self._launch(batches, count, logs)
+
+        return tf.while_loop(more, body, (tf.zeros_like(num_steps), logs))[1]
 
     def train(self, input_fn, max_steps):
         """Train to global step `max_steps`, resuming from the latest checkpoint in model_dir."""
@@ -322,6 +375,20 @@ class Estimator:
                 out = {k: v.numpy() for k, v in predict_step(features).items()}
                 for i in range(len(next(iter(out.values())))):
                     yield {k: v[i] for k, v in out.items()}
+
+
+def _next_batches(iterator, count, size):
+    """`count` (<= size) batches from `iterator`, each component stacked on a new first axis
+    of `size` rows, the rows past `count` zeros: the iterator advances by exactly `count`."""
+    arrays = tf.nest.map_structure(
+        lambda spec: tf.TensorArray(spec.dtype, size=size, element_shape=spec.shape), iterator.element_spec)
+
+    def fill(i, arrays):
+        return i + 1, tf.nest.map_structure(lambda array, t: array.write(i, t), arrays, iterator.get_next())
+
+    count = tf.cast(count, tf.int32)  # a TensorArray's index type
+    _, arrays = tf.while_loop(lambda i, _: i < count, fill, (tf.constant(0), arrays))
+    return tf.nest.map_structure(lambda array: array.stack(), arrays)
 
 
 def _require_packed_slots(path):
