@@ -1,15 +1,16 @@
-"""Where a looped training step's time goes, on the micro model (bench_pretraining.py's).
+"""Where a looped training step's time goes (bench_pretraining.py's sizes; micro by default).
 
-  python bench/bench_loop_parts.py
+  python bench/bench_loop_parts.py [--size micro] [--steps 100] [--rounds 5]
 
-Times, per step, over 100 steps in one call: the runner's whole loop (iterator + compiled
+Times, per step, over --steps steps in one call: the runner's whole loop (iterator + compiled
 steps, STEPS_PER_LAUNCH per launch), the compiled step launched once per step from a
-`tf.while_loop` (the runner before session 5), the same steps STEPS_PER_LAUNCH per launch,
+`tf.while_loop` (the runner's earlier design), the same steps STEPS_PER_LAUNCH per launch,
 both on a constant batch, and the iterator alone. The difference between the two launch
 settings is the cost of a launch; what remains is the step's own kernels, which no loop
 around them can remove. Record the output in docs/benchmarks.md.
 """
 
+import argparse
 import os
 import sys
 import tempfile
@@ -27,10 +28,7 @@ from bert_tf.estimator import Estimator, RunConfig  # noqa: E402
 from bert_tf.estimator.estimator import STEPS_PER_LAUNCH, TrainParams  # noqa: E402
 from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402
 
-STEPS = 100
-
-
-def repeat(fn, first, times=STEPS):
+def repeat(fn, first, times):
     """A tf.function running `fn(previous)` `times` times in a while loop, from first()."""
     @tf.function
     def run():
@@ -40,14 +38,17 @@ def repeat(fn, first, times=STEPS):
     return run
 
 
-def per_step_ms(parts, rounds=5, calls=3):
-    """{name: best ms per step}, the parts interleaved round by round so drift hits them alike."""
-    return {name: ms / STEPS for name, ms in best_ms_per_call(parts, rounds, calls).items()}
-
-
 def main():
-    _, seq, pred, batch_size, _, _ = SIZES["micro"]
-    config = model_config("micro")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", default="micro", choices=sorted(SIZES))
+    parser.add_argument("--steps", type=int, default=100, help=f"per call; a multiple of {STEPS_PER_LAUNCH}")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    steps = args.steps
+    if steps < STEPS_PER_LAUNCH or steps % STEPS_PER_LAUNCH:
+        parser.error(f"--steps={steps}: use a multiple of {STEPS_PER_LAUNCH}")
+    _, seq, pred, batch_size, _, _ = SIZES[args.size]
+    config = model_config(args.size)
     features = batch(config, seq, pred, batch_size)
     opt = optimization.OptimizerConfig(learning_rate=1e-4, num_train_steps=10 ** 9, num_warmup_steps=100)
     with tempfile.TemporaryDirectory() as model_dir:
@@ -55,23 +56,22 @@ def main():
                         LocalStrategy("cpu", jit_compile=True))
         est._build_training()
         iterator = iter(tf.data.Dataset.from_tensors(features).repeat())
-        loop = est._train_loop_fn()
         step = lambda _=None: est._fused_step(features, est.loss_scale)  # noqa: E731
         stacked = {k: tf.stack([v] * STEPS_PER_LAUNCH) for k, v in features.items()}
         launch = lambda logs: est._launch(stacked, tf.constant(STEPS_PER_LAUNCH, tf.int64), logs)  # noqa: E731
         outputs = est._fused_step.get_concrete_function(features, est.loss_scale).structured_outputs
         no_logs = tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), outputs)
         parts = {
-            "runner loop (iterator + compiled steps)": lambda: loop(iterator, tf.constant(STEPS, tf.int64)),
-            "one launch per step (constant batch)": repeat(step, step),
+            "runner loop (iterator + compiled steps)": lambda: est._loop(iterator, tf.constant(steps, tf.int64)),
+            "one launch per step (constant batch)": repeat(step, step, steps),
             f"{STEPS_PER_LAUNCH} steps per launch (constant batch)": repeat(
-                launch, lambda: launch(no_logs), STEPS // STEPS_PER_LAUNCH),
-            "iterator alone": repeat(lambda _: next(iterator)["input_ids"], lambda: next(iterator)["input_ids"]),
+                launch, lambda: launch(no_logs), steps // STEPS_PER_LAUNCH),
+            "iterator alone": repeat(lambda _: next(iterator)["input_ids"], lambda: next(iterator)["input_ids"], steps),
         }
-        print(f"micro model, batch {batch_size}, seq {seq}; {STEPS} steps per call, best of 5 "
-              "interleaved rounds")
-        for name, ms in per_step_ms(parts).items():
-            print(f"  {name:40s} {ms:7.3f} ms/step")
+        print(f"{args.size} model, batch {batch_size}, seq {seq}; {steps} steps per call, best of "
+              f"{args.rounds} interleaved rounds")
+        for name, ms in best_ms_per_call(parts, args.rounds, 1 if args.size in ("minilm_l6", "base") else 3).items():
+            print(f"  {name:40s} {ms / steps:9.3f} ms/step", flush=True)
 
 
 if __name__ == "__main__":

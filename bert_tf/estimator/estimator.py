@@ -46,7 +46,7 @@ STEPS_PER_LAUNCH = 10
 @dataclasses.dataclass
 class EstimatorSpec:
     loss: tf.Tensor = None
-    logs: dict = dataclasses.field(default_factory=dict)  # scalars averaged over a loop
+    logs: dict = dataclasses.field(default_factory=dict)  # scalars, logged as of a loop's last step
     metrics: dict = dataclasses.field(default_factory=dict)  # name -> (total, count)
     predictions: dict = dataclasses.field(default_factory=dict)
 

@@ -13,7 +13,7 @@ from bert_tf.data import pretraining_job
 from bert_tf.distribute.strategy import LocalStrategy
 from bert_tf.errors import UserError
 from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig
-from bert_tf.estimator.estimator import TrainParams
+from bert_tf.estimator.estimator import TrainParams, _next_batches
 from bert_tf.estimator.hooks import NonFiniteLossError
 from bert_tf.heads import BertClassifierModel, classification_loss
 from bert_tf.tasks.pretraining import PretrainingTask, pretraining_metrics
@@ -64,14 +64,29 @@ def test_loss_falls_on_real_text(tmp_path, gutenberg_records):
     assert after["masked_lm_accuracy"] > 0.05 > before["masked_lm_accuracy"]
 
 
-def test_iterations_per_loop_1_and_10_give_the_same_weights(tmp_path, gutenberg_records):
+def test_iterations_per_loop_1_10_and_13_give_the_same_weights(tmp_path, gutenberg_records):
+    """13 per loop: launches of 10 and 3 steps (STEPS_PER_LAUNCH), the same program."""
     results = []
-    for ipl in (1, 10):
+    for ipl in (1, 10, 13):
         est = _estimator(tmp_path / str(ipl), 20, ipl=ipl)
         est.train(_train_input(gutenberg_records), 20)
         results.append(_weights(est))
-    for name in results[0]:
-        np.testing.assert_array_equal(results[0][name], results[1][name], err_msg=name)
+    for other in results[1:]:
+        for name in results[0]:
+            np.testing.assert_array_equal(results[0][name], other[name], err_msg=name)
+    # the same steps launched one by one (the path of several replicas) agree to float tolerance
+    est = _estimator(tmp_path / "one_by_one", 20, ipl=7)
+    est._steps_sink = lambda element_spec: False
+    est.train(_train_input(gutenberg_records), 20)
+    for name, value in _weights(est).items():
+        np.testing.assert_allclose(value, results[0][name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_next_batches_advances_the_iterator_by_exactly_count():
+    iterator = iter(tf.data.Dataset.range(1, 100).map(lambda i: {"x": tf.fill([2], i)}))
+    stacked = tf.function(lambda: _next_batches(iterator, tf.constant(3, tf.int64), 10))()
+    np.testing.assert_array_equal(stacked["x"].numpy(), [[1, 1], [2, 2], [3, 3]] + [[0, 0]] * 7)
+    assert int(next(iterator)["x"][0]) == 4
 
 
 class _ToyClassifier:
