@@ -37,9 +37,9 @@ from bert_tf.records import RecordSchemaError
 TRAIN, EVAL, PREDICT = "train", "eval", "predict"
 
 # Steps per compiled launch when the steps run inside it: launching the compiled step from
-# the loop cost ~0.8 ms per step on the 2-core CPU (bench/bench_loop_parts.py), as much as
-# a micro model's whole step; ten steps per launch leave a tenth of that, and the stacked
-# batches of a chunk stay small.
+# the loop cost 0.4-0.75 ms per step on the 2-core CPU (bench/bench_loop_parts.py), a third
+# to half of a micro model's step; ten steps per launch leave a tenth of that, and the
+# stacked batches of a launch stay small.
 STEPS_PER_LAUNCH = 10
 
 
