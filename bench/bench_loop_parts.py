@@ -59,8 +59,7 @@ def main():
         step = lambda _=None: est._fused_step(features, est.loss_scale)  # noqa: E731
         stacked = {k: tf.stack([v] * STEPS_PER_LAUNCH) for k, v in features.items()}
         launch = lambda logs: est._launch(stacked, tf.constant(STEPS_PER_LAUNCH, tf.int64), logs)  # noqa: E731
-        outputs = est._fused_step.get_concrete_function(features, est.loss_scale).structured_outputs
-        no_logs = tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), outputs)
+        no_logs = est._zero_logs(tf.nest.map_structure(tf.TensorSpec.from_tensor, features))
         parts = {
             "runner loop (iterator + compiled steps)": lambda: est._loop(iterator, tf.constant(steps, tf.int64)),
             "one launch per step (constant batch)": repeat(step, step, steps),

@@ -259,13 +259,17 @@ class Estimator:
             return logs
         return self.strategy.compile_loop(loop)
 
+    def _zero_logs(self, element_spec):
+        """Zeros shaped as a step's logs (a launch's loop carry before its first step)."""
+        outputs = self._fused_step.get_concrete_function(element_spec, self.loss_scale).structured_outputs
+        return tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), outputs)
+
     def _sunk_loop(self, iterator, num_steps):
         """The loop in launches of up to STEPS_PER_LAUNCH steps: the host side reads each
         chunk's batches, the compiled side runs its steps. Every chunk has one shape (the
         unused rows are zeros), so one compiled program serves every loop length."""
         limit = self.config.max_nonfinite_steps
-        outputs = self._fused_step.get_concrete_function(iterator.element_spec, self.loss_scale)
-        logs = tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), outputs.structured_outputs)
+        logs = self._zero_logs(iterator.element_spec)
 
         def more(done, logs):
             return tf.logical_and(done < num_steps, self.nonfinite_streak < limit)
