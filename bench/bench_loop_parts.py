@@ -58,18 +58,22 @@ def main():
         iterator = iter(tf.data.Dataset.from_tensors(features).repeat())
         step = lambda _=None: est._fused_step(features, est.loss_scale)  # noqa: E731
         stacked = {k: tf.stack([v] * STEPS_PER_LAUNCH) for k, v in features.items()}
-        launch = lambda logs: est._launch(stacked, tf.constant(STEPS_PER_LAUNCH, tf.int64), logs)  # noqa: E731
+        ten = tf.constant(STEPS_PER_LAUNCH, tf.int64)
+        launch = lambda logs: est._launch(stacked, ten, logs)  # noqa: E731
         no_logs = est._zero_logs(tf.nest.map_structure(tf.TensorSpec.from_tensor, features))
+        take = lambda _=None: next(iterator)["input_ids"]  # noqa: E731
+        per_call = tf.constant(steps, tf.int64)
         parts = {
-            "runner loop (iterator + compiled steps)": lambda: est._loop(iterator, tf.constant(steps, tf.int64)),
+            "runner loop (iterator + compiled steps)": lambda: est._loop(iterator, per_call),
             "one launch per step (constant batch)": repeat(step, step, steps),
             f"{STEPS_PER_LAUNCH} steps per launch (constant batch)": repeat(
                 launch, lambda: launch(no_logs), steps // STEPS_PER_LAUNCH),
-            "iterator alone": repeat(lambda _: next(iterator)["input_ids"], lambda: next(iterator)["input_ids"], steps),
+            "iterator alone": repeat(take, take, steps),
         }
         print(f"{args.size} model, batch {batch_size}, seq {seq}; {steps} steps per call, best of "
               f"{args.rounds} interleaved rounds")
-        for name, ms in best_ms_per_call(parts, args.rounds, 1 if args.size in ("minilm_l6", "base") else 3).items():
+        calls = 1 if args.size in ("minilm_l6", "base") else 3  # a call of these takes 10 s or more
+        for name, ms in best_ms_per_call(parts, args.rounds, calls).items():
             print(f"  {name:40s} {ms / steps:9.3f} ms/step", flush=True)
 
 

@@ -83,8 +83,9 @@ class _Optimizer(tf.Module):
     slot pair: one fused pass for all of them (a micro model's compiled step: 513 HLO
     instructions -> 277). Larger variables keep their own slots, since copying them into a
     buffer costs more than a launch saves (BERT-base: packing everything made the update
-    1.4-1.9x slower; bench/bench_optimizer.py). Gradients travel as `pack(grads)`: [the packed buffer] + one per large
-    variable; the buffer holds the small variables in `names` order, row-major.
+    1.4-1.9x slower; bench/bench_optimizer.py). Gradients travel as `pack(grads)`: [the
+    packed buffer] + one per large variable; the buffer holds the small variables in
+    `names` order, row-major.
     """
 
     default_bias_correction = False
