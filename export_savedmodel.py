@@ -13,7 +13,8 @@ import bert_tf  # noqa: F401  (first: environment for TensorFlow)
 from absl import flags, logging
 
 from bert_tf import cli
-from bert_tf.export import TASKS, export_from_checkpoint
+from bert_tf.export import export_from_checkpoint
+from bert_tf.tasks import TASKS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", None, list(TASKS), "Which model the checkpoint holds.")

@@ -6,7 +6,7 @@
 import bert_tf  # noqa: F401
 from absl import flags, logging
 
-from bert_tf import cli
+from bert_tf import cli, files
 from bert_tf.data import pretraining_job, vocab
 from bert_tf.errors import UserError
 
@@ -21,15 +21,15 @@ flags.mark_flags_as_required(["input_file", "output_file"])
 
 
 def main(_):
-    files = pretraining_job.expand_inputs(FLAGS.input_file)
-    for path in files:
+    inputs = files.expand(FLAGS.input_file)
+    for path in inputs:
         pretraining_job.check_text_file(path)
     if FLAGS.vocab_size < 100:
         raise UserError(f"--vocab_size={FLAGS.vocab_size} is too small for a WordPiece vocab (use >= 100)")
-    lines = (line for doc in pretraining_job.iter_raw_documents(files) for line in doc)
+    lines = (line for doc in pretraining_job.iter_raw_documents(inputs) for line in doc)
     counts = vocab.count_words(lines, FLAGS.do_lower_case)
     if not counts:
-        raise UserError(f"--input_file: no words in {', '.join(files)}")
+        raise UserError(f"--input_file: no words in {', '.join(inputs)}")
     tokens = vocab.learn_vocab(counts, FLAGS.vocab_size, FLAGS.num_unused, FLAGS.min_count)
     vocab.write_vocab(tokens, FLAGS.output_file)
     logging.info("learned %d tokens from %d distinct words; wrote %s", len(tokens), len(counts),

@@ -6,17 +6,11 @@
       --learning_rate=1e-4 --iterations_per_loop=100
 """
 
-import os
-
 import bert_tf  # noqa: F401  (first: environment for TensorFlow)
 from absl import flags
 
-from bert_tf import cli, input_pipeline
-from bert_tf.config import BertConfig
-from bert_tf.errors import UserError
-from bert_tf.estimator import hooks
-from bert_tf.flags import (FLAGS, define_runner_flags, per_worker_batch_size, run_config_from_flags,
-                           strategy_from_flags, train_params_from_flags)
+from bert_tf import cli, pretraining
+from bert_tf.flags import define_runner_flags, pretraining_settings
 
 define_runner_flags()
 flags.DEFINE_string("input_file", None, "Training TFRecords: comma-separated globs.")
@@ -38,45 +32,7 @@ flags.mark_flags_as_required(["bert_config_file", "output_dir"])
 
 
 def main(_):
-    if not FLAGS.do_train and not FLAGS.do_eval:
-        raise UserError("nothing to do: pass --do_train and/or --do_eval")
-    config = BertConfig.from_json_file(FLAGS.bert_config_file)
-    if FLAGS.max_seq_length > config.max_position_embeddings:
-        raise UserError(f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
-                        f"{config.max_position_embeddings} of {FLAGS.bert_config_file}")
-    from bert_tf.estimator import Estimator
-    from bert_tf.tasks.pretraining import PretrainingTask
-    strategy = strategy_from_flags()
-    params = {"global_batch_size": FLAGS.train_batch_size, "init_checkpoint": FLAGS.init_checkpoint,
-              "train": train_params_from_flags(FLAGS.num_train_steps, FLAGS.num_warmup_steps,
-                                               FLAGS.train_batch_size, strategy.num_replicas)}
-    train_files = None
-    if FLAGS.input_file or FLAGS.input_files_dir:
-        train_files = input_pipeline.expand_files(FLAGS.input_file, FLAGS.input_files_dir)
-        input_pipeline.check_pretraining_files(train_files, FLAGS.max_seq_length,
-                                               FLAGS.max_predictions_per_seq, FLAGS.use_v2_feature_names)
-    estimator = Estimator(PretrainingTask(config), run_config_from_flags(), params, strategy)
-    if FLAGS.do_train:
-        if not train_files:
-            raise UserError("--do_train needs --input_file or --input_files_dir")
-        micro_batch = per_worker_batch_size(FLAGS.train_batch_size, strategy)
-        estimator.train(input_pipeline.pretraining_input_fn(
-            train_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, micro_batch,
-            is_training=True, seed=FLAGS.seed, use_v2_feature_names=FLAGS.use_v2_feature_names,
-            shard_by_record=FLAGS.shard_by_record),
-            min(FLAGS.stop_at_step or FLAGS.num_train_steps, FLAGS.num_train_steps))
-    if FLAGS.do_eval:
-        eval_files = (input_pipeline.expand_files(FLAGS.eval_file, FLAGS.eval_files_dir, "--eval_files_dir")
-                      if FLAGS.eval_file or FLAGS.eval_files_dir else train_files)
-        if not eval_files:
-            raise UserError("--do_eval needs --eval_files_dir, --eval_file or training input")
-        input_pipeline.check_pretraining_files(eval_files, FLAGS.max_seq_length,
-                                               FLAGS.max_predictions_per_seq, FLAGS.use_v2_feature_names)
-        results = estimator.evaluate(input_pipeline.pretraining_input_fn(
-            eval_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, FLAGS.eval_batch_size,
-            is_training=False, use_v2_feature_names=FLAGS.use_v2_feature_names), FLAGS.max_eval_steps)
-        if strategy.is_chief:
-            hooks.write_eval_results(results, os.path.join(FLAGS.output_dir, "eval_results.txt"))
+    pretraining.pretrain(pretraining_settings())
 
 
 if __name__ == "__main__":

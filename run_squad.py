@@ -11,20 +11,14 @@ answers, it also scores them as the official evaluate-v1.1.py / evaluate-v2.0.py
 runs --eval_script) and writes eval_results.json.
 """
 
-import json
-import os
-import random
-import subprocess
-import sys
-
 import bert_tf  # noqa: F401  (first: environment for TensorFlow)
-from absl import flags, logging
+from absl import flags
 
-from bert_tf import cli, records
-from bert_tf.data import squad
+from bert_tf import cli
 from bert_tf.errors import UserError
-from bert_tf.finetuning import FineTuning, check_actions
-from bert_tf.flags import FLAGS, define_finetuning_flags
+from bert_tf.finetuning import FineTuning
+from bert_tf.flags import FLAGS, define_finetuning_flags, finetuning_settings, options
+from bert_tf.tasks.squad import SquadOptions, SquadTask
 
 define_finetuning_flags(max_seq_length=384, learning_rate=5e-5, train_batch_size=32, predict_batch_size=8)
 flags.DEFINE_string("train_file", None, "SQuAD-format JSON for training.")
@@ -39,133 +33,20 @@ flags.DEFINE_float("null_score_diff_threshold", 0.0, "v2.0: predict no answer wh
 flags.DEFINE_string("eval_script", None, "Score with this official evaluation script "
                     "(evaluate-v1.1.py / evaluate-v2.0.py) instead of bert_tf.metrics.squad.")
 flags.DEFINE_bool("use_tfrecord", False, "Keep the converted training features as TFRecords "
-                  "(in --input_files_dir, else --output_dir) and reuse them on later runs.")
+                  "(in --input_files_dir, else --output_dir) and reuse them on later runs, even "
+                  "without --train_file.")
 flags.DEFINE_string("input_files_dir", None, "With --use_tfrecord: where the feature records live.")
 flags.DEFINE_bool("verbose_logging", False, "Log the answer-text alignment failures.")
 
 
-def feature_settings():
-    return {"max_seq_length": FLAGS.max_seq_length, "doc_stride": FLAGS.doc_stride,
-            "max_query_length": FLAGS.max_query_length, "do_lower_case": FLAGS.do_lower_case,
-            "vocab_file": os.path.abspath(FLAGS.vocab_file),
-            "version_2_with_negative": FLAGS.version_2_with_negative}
-
-
-def _source(path):
-    stat = os.stat(path)
-    return {"file": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def training_records(run):
-    """(path, number of training examples): converted now, or reused with --use_tfrecord."""
-    folder = (FLAGS.input_files_dir if FLAGS.use_tfrecord and FLAGS.input_files_dir else FLAGS.output_dir)
-    path = squad.features_cache_path(folder, "train", FLAGS.max_seq_length, FLAGS.doc_stride,
-                                     FLAGS.max_query_length)
-    wanted = dict(feature_settings(), **(_source(FLAGS.train_file) if FLAGS.train_file else {}))
-    info = squad.read_features_metadata(path) if FLAGS.use_tfrecord else None
-    reusable = info is not None and all(info.get(k) == v for k, v in wanted.items())
-    if reusable:
-        logging.info("reusing %d training features in %s", info["num_features"], path)
-        return path, info["num_examples"]
-    if not FLAGS.train_file:
-        raise UserError("--do_train needs --train_file" + (
-            f" (no reusable features in {folder} for these settings)" if FLAGS.use_tfrecord else ""))
-    examples = squad.read_squad_examples(FLAGS.train_file, True, FLAGS.version_2_with_negative)
-    random.Random(12345).shuffle(examples)  # Google's order of training examples
-    if run.strategy.is_chief:
-        features = squad.convert_examples_to_features(
-            examples, run.tokenizer, FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length,
-            is_training=True)
-        squad.write_features(features, path, True, dict(wanted, num_examples=len(examples)))
-        logging.info("%d training examples, %d features -> %s", len(examples), len(features), path)
-    run.strategy.barrier()
-    return path, len(examples)
-
-
-def predict(run, estimator, examples):
-    """predictions.json, nbest_predictions.json (null_odds.json) in output_dir."""
-    features = squad.convert_examples_to_features(
-        examples, run.tokenizer, FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length,
-        is_training=False)
-    path = os.path.join(FLAGS.output_dir, "eval.tf_record")
-    if run.strategy.is_chief:
-        squad.write_features(features, path, False, dict(feature_settings(), **_source(FLAGS.predict_file)))
-    run.strategy.barrier()
-    logging.info("%d questions, %d features to predict", len(examples), len(features))
-    parse = lambda raw: records.parse_squad(raw, FLAGS.max_seq_length, False)  # noqa: E731
-    results = [squad.RawResult(int(p["unique_ids"]), p["start_logits"], p["end_logits"])
-               for p in run.predict(estimator, path, parse)]
-    if not run.strategy.is_chief:
-        return None
-    out = {name: os.path.join(FLAGS.output_dir, name)
-           for name in ("predictions.json", "nbest_predictions.json", "null_odds.json")}
-    squad.write_predictions(examples, features, results, FLAGS.n_best_size, FLAGS.max_answer_length,
-                            FLAGS.do_lower_case, out["predictions.json"], out["nbest_predictions.json"],
-                            out["null_odds.json"], FLAGS.version_2_with_negative,
-                            FLAGS.null_score_diff_threshold, FLAGS.verbose_logging)
-    return out
-
-
-def has_answers(path):
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    return any(qa.get("answers") or qa.get("is_impossible")
-               for article in data.get("data", []) for p in article.get("paragraphs", [])
-               for qa in p.get("qas", []))
-
-
-def score(out):
-    """EM/F1 of predictions.json: ours (the official scripts' arithmetic) or --eval_script."""
-    na_probs = out["null_odds.json"] if FLAGS.version_2_with_negative else None
-    if FLAGS.eval_script:
-        cmd = [sys.executable, FLAGS.eval_script, FLAGS.predict_file, out["predictions.json"]]
-        if na_probs:
-            cmd += ["--na-prob-file", na_probs]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode:
-            raise UserError(f"--eval_script={FLAGS.eval_script} failed: {result.stderr.strip()[-500:]}")
-        try:
-            return json.loads(result.stdout)
-        except ValueError:
-            raise UserError(f"--eval_script={FLAGS.eval_script} did not print a JSON object: "
-                            f"{result.stdout.strip()[-500:]!r}") from None
-    from bert_tf.metrics.squad import evaluate
-    return dict(evaluate(FLAGS.predict_file, out["predictions.json"], na_probs))
-
-
 def main(_):
-    check_actions("do_train", "do_predict")
     for name, instead in (("do_eval", "--do_predict with a --predict_file that has answers"),
                           ("eval_batch_size", "--predict_batch_size")):
         if FLAGS[name].present:
             raise UserError(f"run_squad.py has no --{name}: use {instead}")
-    if FLAGS.do_predict and not FLAGS.predict_file:
-        raise UserError("--do_predict needs --predict_file")
-    squad.check_feature_settings(FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length)
-    if FLAGS.do_train and not FLAGS.use_tfrecord and not FLAGS.train_file:
-        raise UserError("--do_train needs --train_file")
-    for name in ("train_file", "eval_script"):
-        if getattr(FLAGS, name) and not os.path.isfile(getattr(FLAGS, name)):
-            raise UserError(f"--{name}={getattr(FLAGS, name)}: no such file")
-    # The predict file is read (and checked) before any training, not after it.
-    predict_examples = (squad.read_squad_examples(FLAGS.predict_file, False, FLAGS.version_2_with_negative)
-                        if FLAGS.do_predict else None)
-    run = FineTuning()
-    from bert_tf.tasks.squad import SquadTask
-    steps = warmup = None
-    if FLAGS.do_train:
-        train_file, num_examples = training_records(run)
-        steps, warmup = run.schedule(num_examples)
-    estimator = run.estimator(SquadTask(run.config), steps, warmup)
-    if FLAGS.do_train:
-        run.train(estimator, train_file, lambda raw: records.parse_squad(raw, FLAGS.max_seq_length, True), steps)
-        run.export(estimator)
-    if FLAGS.do_predict:
-        out = predict(run, estimator, predict_examples)
-        if out and has_answers(FLAGS.predict_file):
-            results = score(out)
-            run.write_json("eval_results.json", results)
-            print(json.dumps(results))
+    settings = finetuning_settings()
+    run = FineTuning(settings)
+    run.fine_tune(SquadTask(run.config, settings.max_seq_length, options(SquadOptions)))
 
 
 if __name__ == "__main__":

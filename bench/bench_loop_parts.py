@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 from bench_model import best_ms_per_call  # noqa: E402
 from bench_pretraining import SIZES, batch, model_config  # noqa: E402
 from bert_tf import optimization  # noqa: E402
-from bert_tf.distribute.strategy import LocalStrategy  # noqa: E402
+from bert_tf.distribute.local import LocalStrategy  # noqa: E402
 from bert_tf.estimator import Estimator, RunConfig  # noqa: E402
 from bert_tf.estimator.estimator import STEPS_PER_LAUNCH, TrainParams  # noqa: E402
 from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402

@@ -34,7 +34,7 @@ import tensorflow as tf  # noqa: E402
 from bench_model import flops_per_sequence, matmul_peak, measure_peer  # noqa: E402
 from bert_tf import optimization  # noqa: E402
 from bert_tf.config import preset  # noqa: E402
-from bert_tf.distribute.strategy import LocalStrategy  # noqa: E402
+from bert_tf.distribute.local import LocalStrategy  # noqa: E402
 from bert_tf.estimator import Estimator, RunConfig  # noqa: E402
 from bert_tf.estimator.estimator import TrainParams  # noqa: E402
 from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402

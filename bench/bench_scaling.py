@@ -29,7 +29,7 @@ def worker(args):
     import tensorflow as tf
 
     from bert_tf.config import preset
-    from bert_tf.distribute.strategy import create_strategy
+    from bert_tf.distribute import create_strategy
     from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig
     from bert_tf.estimator.estimator import TrainParams
     from bert_tf.heads import BertClassifierModel, classification_loss

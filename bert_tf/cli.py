@@ -13,11 +13,21 @@ from bert_tf.errors import UserError
 USER_ERRORS = (UserError, FileNotFoundError)
 
 
-def run_main(main):
+def _guarded(main):
     def guarded(argv):
         try:
             return main(argv)
         except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
-    app.run(guarded)
+    return guarded
+
+
+def run_main(main):
+    """An absl script: flags parsed by absl, then `main(argv)`."""
+    app.run(_guarded(main))
+
+
+def run_argv(main):
+    """A module command line that parses its own arguments (argparse): `main(sys.argv)`."""
+    sys.exit(_guarded(main)(sys.argv))

@@ -38,51 +38,34 @@ import tempfile
 
 import tensorflow as tf
 
-from bert_tf import checkpoints, heads
+from bert_tf import checkpoints, tasks
 from bert_tf.errors import UserError
 from bert_tf.tokenization import VocabError, check_special_tokens, load_vocab
 
 MAX_WORD_BYTES = 200  # Google's 200-character word limit; equal to it for ASCII words
-
-# task name -> (model class, needs num_labels)
-TASKS = {
-    "pretraining": (heads.BertPretrainingModel, False),
-    "squad": (heads.BertSpanModel, False),
-    "classifier": (heads.BertClassifierModel, True),
-    "ner": (heads.BertTaggerModel, True),
-    "encoder": (heads.BertModel, False),
-}
-
 
 class ExportError(UserError):
     """An export that cannot be done as asked; the message names the flag or folder."""
 
 
 # ---------------------------------------------------------------------- task models
-def build_task_model(task, config, num_labels=None):
-    """A task's model with its variables created (random until a checkpoint is loaded)."""
-    if task not in TASKS:
-        raise ExportError(f"--task={task!r} is not one of {', '.join(TASKS)}")
-    model_class, needs_labels = TASKS[task]
-    if needs_labels:
-        if not num_labels or num_labels < 1:
-            raise ExportError(f"--task={task} needs --num_labels (the number of labels the "
-                              "model was trained with; 1 for regression)")
-        return model_class(config, num_labels=num_labels).build_for()
-    return model_class(config).build_for()
-
-
-def load_task_model(task, config, checkpoint, num_labels=None):
-    """Build the task's model and load `checkpoint` into it; every variable must be there.
+def load_task(name, config, checkpoint, num_labels=None):
+    """The task `name` and its model with `checkpoint` loaded; every variable must be there.
 
     Export is the end of the line: a head missing from the checkpoint would be exported with
     random weights, so a missing variable is an error (usually the wrong `--task`).
     """
-    model = build_task_model(task, config, num_labels)
+    if name not in tasks.TASKS:
+        raise ExportError(f"--task={name!r} is not one of {', '.join(tasks.TASKS)}")
+    if tasks.TASKS[name].needs_num_labels and (not num_labels or num_labels < 1):
+        raise ExportError(f"--task={name} needs --num_labels (the number of labels the "
+                          "model was trained with; 1 for regression)")
+    task = tasks.for_export(name, config, num_labels)
+    model = task.create_model()
     report = checkpoints.init_from_checkpoint(model, checkpoint)
-    report.require_complete(f"the --task={task} model",
+    report.require_complete(f"the --task={name} model",
                             "check --task, --num_labels and --bert_config_file")
-    return model, report
+    return task, model, report
 
 
 def export_from_checkpoint(task, bert_config_file, vocab_file, export_dir, init_checkpoint=None,
@@ -94,7 +77,7 @@ def export_from_checkpoint(task, bert_config_file, vocab_file, export_dir, init_
     if bool(init_checkpoint) == bool(output_dir):
         raise ExportError("give exactly one of --init_checkpoint (a checkpoint) or --output_dir "
                           "(a model folder: its latest checkpoint)")
-    if num_labels and task in TASKS and not TASKS[task][1]:
+    if num_labels and task in tasks.TASKS and not tasks.TASKS[task].needs_num_labels:
         raise ExportError(f"--num_labels is for --task=classifier or ner, not --task={task}")
     if output_dir:
         init_checkpoint = tf.train.latest_checkpoint(output_dir)
@@ -102,35 +85,15 @@ def export_from_checkpoint(task, bert_config_file, vocab_file, export_dir, init_
             raise ExportError(f"--output_dir={output_dir}: no checkpoint in it")
     config = BertConfig.from_json_file(bert_config_file)
     check_export_inputs(config, export_dir, vocab_file, max_seq_length)
-    model, report = load_task_model(task, config, init_checkpoint, num_labels)
-    export_saved_model(model, export_dir, vocab_file, do_lower_case, max_seq_length)
+    task, model, report = load_task(task, config, init_checkpoint, num_labels)
+    export_saved_model(task, model, export_dir, vocab_file, do_lower_case, max_seq_length)
     return report
 
 
-def task_outputs(model, features):
-    """The serving outputs of a task model: float32 tensors (and int32 predictions).
-
-    pretraining: `masked_lm_logits` [batch, seq, vocab] at every position, so any position can
-    be masked by the client, and `next_sentence_logits`; squad: `start_logits`, `end_logits`;
-    classifier: `logits`, plus `probabilities` (softmax) unless it is a regression (1 label);
-    ner: `logits` [batch, seq, labels] and `predictions` (argmax); encoder: `sequence_output`,
-    `pooled_output`. Another task model gives the tensors its call returns.
-    """
-    if isinstance(model, heads.BertPretrainingModel):
-        shape = tf.shape(features["input_ids"])
-        positions = tf.tile(tf.range(shape[1])[tf.newaxis], [shape[0], 1])
-        out = model(dict(features, masked_lm_positions=positions), training=False)
-        out["masked_lm_logits"] = tf.reshape(out["masked_lm_logits"],
-                                             [shape[0], shape[1], model.config.vocab_size])
-    else:
-        out = model(features, training=False)
-    out = {k: v for k, v in out.items() if isinstance(v, tf.Tensor)}  # drops all_layers
-    out = {k: tf.cast(v, tf.float32) if v.dtype.is_floating else v for k, v in out.items()}
-    if isinstance(model, heads.BertClassifierModel) and model.num_labels > 1:
-        out["probabilities"] = tf.nn.softmax(out["logits"], axis=-1)
-    if isinstance(model, heads.BertTaggerModel):
-        out["predictions"] = tf.argmax(out["logits"], axis=-1, output_type=tf.int32)
-    return out
+def task_outputs(task, model, features):
+    """The task's serving outputs (`serving_outputs`) as float32 tensors (ints unchanged)."""
+    out = task.serving_outputs(model, features)
+    return {k: tf.cast(v, tf.float32) if v.dtype.is_floating else v for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------- text -> ids in graph
@@ -225,9 +188,9 @@ class BertServingModule(tf.Module):
     out of the SavedModel.
     """
 
-    def __init__(self, model, vocab_file, do_lower_case, max_seq_length):
+    def __init__(self, task, model, vocab_file, do_lower_case, max_seq_length):
         super().__init__(name="bert_serving")
-        self._outputs = lambda features: task_outputs(model, features)  # a closure: untracked
+        self._outputs = lambda features: task_outputs(task, model, features)  # a closure: untracked
         self.model_variables = list(model.weights)
         self.featurizer = TextFeaturizer(vocab_file, do_lower_case, max_seq_length,
                                          model.config.vocab_size)
@@ -244,8 +207,8 @@ class BertServingModule(tf.Module):
         return dict(self._outputs(features), **features)
 
 
-def export_saved_model(model, export_dir, vocab_file, do_lower_case=True, max_seq_length=128):
-    """Write `model` (a built task model with its trained weights) as a SavedModel.
+def export_saved_model(task, model, export_dir, vocab_file, do_lower_case=True, max_seq_length=128):
+    """Write `model` (the built model of `task`, with its trained weights) as a SavedModel.
 
     For the runners' `--export_dir` after training (call it on the chief worker only) and for
     export_savedmodel.py. An existing SavedModel at `export_dir` is replaced; any other
@@ -254,7 +217,7 @@ def export_saved_model(model, export_dir, vocab_file, do_lower_case=True, max_se
     if not model.built or not model.weights:
         raise ValueError("export_saved_model needs a built model with its weights loaded")
     check_export_inputs(model.config, export_dir, vocab_file, max_seq_length)
-    module = BertServingModule(model, vocab_file, do_lower_case, max_seq_length)
+    module = BertServingModule(task, model, vocab_file, do_lower_case, max_seq_length)
     parent = os.path.dirname(os.path.abspath(export_dir))
     try:
         os.makedirs(parent, exist_ok=True)
@@ -266,7 +229,7 @@ def export_saved_model(model, export_dir, vocab_file, do_lower_case=True, max_se
         signatures = {"serving_default": module.serve.get_concrete_function(),
                       "serving_text": module.serve_text.get_concrete_function()}
         tf.saved_model.save(module, staging, signatures=signatures)
-        _write_extra(staging, model, do_lower_case, max_seq_length, signatures)
+        _write_extra(staging, task, model, do_lower_case, max_seq_length, signatures)
         _replace_dir(staging, export_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -297,14 +260,12 @@ def _check_export_dir(export_dir):
                               "choose a new or empty folder")
 
 
-def _write_extra(folder, model, do_lower_case, max_seq_length, signatures):
+def _write_extra(folder, task, model, do_lower_case, max_seq_length, signatures):
     """assets.extra/: the config and the export settings, for clients and for people."""
     extra = os.path.join(folder, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     model.config.to_json_file(os.path.join(extra, "bert_config.json"))
-    task = next((name for name, (cls, _) in TASKS.items() if type(model) is cls),
-                type(model).__name__)
-    info = {"task": task, "max_seq_length": max_seq_length, "do_lower_case": do_lower_case,
+    info = {"task": task.name, "max_seq_length": max_seq_length, "do_lower_case": do_lower_case,
             "num_labels": getattr(model, "num_labels", None),
             "signatures": {
                 name: {"inputs": [s.name for s in tf.nest.flatten(fn.structured_input_signature)],

@@ -1,119 +1,150 @@
-"""What the fine-tuning scripts (run_classifier.py, run_ner.py, run_squad.py) share: the
-model config and tokenizer from flags, the schedule from epochs, cached feature records,
-the Estimator, timed prediction, and the SavedModel export.
+"""The fine-tuning procedure run_squad.py, run_classifier.py and run_ner.py share.
 
-A script reads its data, converts it with its task's `bert_tf.data` module, and hands
-records and a task to a `FineTuning`; nothing here knows about a particular task.
+`FineTuning(settings).fine_tune(task)`: read and check every requested split, convert it
+to feature records (cached), train, export, then predict each evaluation split and let the
+task turn the predictions into its results. Nothing here knows a particular task: the task
+(`bert_tf.tasks`) reads its data, converts it, parses its records, builds its model and
+evaluates; this module only orders the steps, so every fine-tuning script behaves the same.
+
+Every requested split is read and converted before the model is built, so bad input in any
+split stops the run before training, not after it; TensorFlow is imported only then.
 """
 
-import hashlib
-import json
 import os
 import time
 
 from absl import logging
 
-from bert_tf import atomic
-from bert_tf.config import BertConfig
+from bert_tf import atomic, feature_cache
 from bert_tf.errors import UserError
-from bert_tf.flags import (FLAGS, per_worker_batch_size, run_config_from_flags, strategy_from_flags,
-                           train_params_from_flags)
+from bert_tf.run import Run
+from bert_tf.settings import FineTuningSettings
 
 
-def check_actions(*names):
-    if not any(getattr(FLAGS, name) for name in names):
-        raise UserError("nothing to do: pass at least one of " + ", ".join(f"--{n}" for n in names))
+class FineTuning(Run):
+    """A fine-tuning run: the model config, the tokenizer, the strategy, the procedure."""
 
-
-class FineTuning:
-    """The flags of one fine-tuning run turned into its config, tokenizer and strategy."""
-
-    def __init__(self):
-        for name in ("vocab_file", "bert_config_file", "output_dir"):
-            if not getattr(FLAGS, name):
-                raise UserError(f"--{name} is required")
-        if FLAGS["shard_by_record"].present:
-            raise UserError("--shard_by_record: fine-tuning workers always share the feature file by "
-                            "record; drop the flag")
-        self.config = BertConfig.from_json_file(FLAGS.bert_config_file)
-        if FLAGS.max_seq_length > self.config.max_position_embeddings:
-            raise UserError(f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
-                            f"{self.config.max_position_embeddings} of {FLAGS.bert_config_file}")
+    def __init__(self, settings: FineTuningSettings):
+        super().__init__(settings)
+        self.config = self.bert_config(settings.max_seq_length)
         from bert_tf.tokenization import FullTokenizer
-        self.tokenizer = FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
-        self.strategy = strategy_from_flags()
-        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        self.tokenizer = FullTokenizer(settings.vocab_file, do_lower_case=settings.do_lower_case)
+        os.makedirs(settings.output_dir, exist_ok=True)
 
-    # ------------------------------------------------------------------ schedule, estimator
+    def fine_tune(self, task):
+        """Train, evaluate and predict `task` as the settings ask."""
+        s = self.settings
+        requested = [split for action, split in task.splits.items() if getattr(s, action)]
+        if not requested:
+            raise UserError("nothing to do: pass at least one of "
+                            + ", ".join(f"--{action}" for action in task.splits))
+        data = {split: task.read(self, split) for split in requested}
+        task.prepare(self, data)
+        steps = warmup = None
+        records = {}
+        for split in requested:
+            records[split], num_examples = task.records(self, split, data[split])
+            if split == "train":
+                steps, warmup = self.schedule(num_examples)
+        estimator = self.estimator(task, steps, warmup)
+        for split in requested:
+            if split == "train":
+                self.train(estimator, task, records[split], steps)
+                self.export(estimator)
+                continue
+            predictions = self.predict(estimator, task, records[split], self.batch_size(split))
+            if self.strategy.is_chief:
+                task.finish(self, split, data[split], predictions, int(estimator.global_step))
+
+    # ------------------------------------------------------------------ schedule, batches
     def schedule(self, num_examples):
         """(num_train_steps, num_warmup_steps) from --num_train_epochs and --warmup_proportion."""
-        steps = FLAGS.num_train_steps or int(num_examples / FLAGS.train_batch_size * FLAGS.num_train_epochs)
+        s = self.settings
+        steps = s.num_train_steps or int(num_examples / s.train_batch_size * s.num_train_epochs)
         if steps < 1:
             raise UserError(f"{num_examples} training examples x --num_train_epochs="
-                            f"{FLAGS.num_train_epochs} make less than one batch of "
-                            f"--train_batch_size={FLAGS.train_batch_size}")
-        if FLAGS["num_warmup_steps"].present:  # an explicit count wins over the proportion
-            return steps, FLAGS.num_warmup_steps
-        return steps, int(steps * FLAGS.warmup_proportion)
+                            f"{s.num_train_epochs} make less than one batch of "
+                            f"--train_batch_size={s.train_batch_size}")
+        if s.num_warmup_steps is not None:  # an explicit count wins over the proportion
+            return steps, s.num_warmup_steps
+        return steps, int(steps * s.warmup_proportion)
 
-    def estimator(self, task, num_train_steps=None, num_warmup_steps=0):
-        from bert_tf.estimator import Estimator
-        params = {"global_batch_size": FLAGS.train_batch_size, "init_checkpoint": FLAGS.init_checkpoint}
-        if num_train_steps:
-            params["train"] = train_params_from_flags(num_train_steps, num_warmup_steps,
-                                                      FLAGS.train_batch_size, self.strategy.num_replicas)
-        return Estimator(task, run_config_from_flags(), params, self.strategy)
+    def batch_size(self, split):
+        """The batch of an inference split: the dev set's evaluation batch, else prediction's."""
+        return self.settings.eval_batch_size if split == "dev" else self.settings.predict_batch_size
 
     # ------------------------------------------------------------------ records
-    def cached_records(self, split, source, write, **settings):
-        """Feature records for `split` of `source` in output_dir, converted once per settings.
+    def cache_path(self, name, folder=None):
+        return os.path.join(folder or self.settings.output_dir, f"{name}.tf_record")
 
-        The name carries a hash of the source file (path, size, mtime), the vocab, casing,
-        sequence length and `settings`, so a rerun with the same inputs skips conversion and
-        a changed one converts again. Only the chief writes; the others wait for it.
-        `write(path)` converts and writes (atomically) and returns the record count.
-        """
-        stat = os.stat(source)
-        key = json.dumps([os.path.abspath(source), stat.st_size, stat.st_mtime_ns,
-                          os.path.abspath(FLAGS.vocab_file), FLAGS.do_lower_case,
-                          FLAGS.max_seq_length, settings], sort_keys=True)
-        path = os.path.join(FLAGS.output_dir, f"{split}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.tfrecord")
-        if self.strategy.is_chief and not os.path.exists(path):
-            count = write(path)
-            logging.info("wrote %d %s features to %s", count, split, path)
+    def cached_records(self, name, settings, serialized, source=None, folder=None, metadata=None,
+                       keyed=False):
+        """(path, sidecar) of the feature records `name` in `folder` (default output_dir),
+        converted by `serialized()` (an iterable of serialized examples) unless an entry made
+        with the same settings from the same source is there (see `bert_tf.feature_cache`;
+        `metadata` as `feature_cache.write` takes it). `keyed`: the file name also carries a
+        hash of the settings, so entries of other settings are kept beside it. Only the chief
+        writes; the others wait for it and read the sidecar. Records made of nothing are not
+        kept: an error."""
+        path = self.cache_path(f"{name}-{feature_cache.settings_key(settings)}" if keyed else name, folder)
+        source_key = feature_cache.source_of(source) if source is not None else None
+        info = feature_cache.reusable(path, settings, source_key)
+        if info is not None:
+            logging.info("reusing %d %s features in %s", info["num_features"], name, path)
+            return path, info
+        if self.strategy.is_chief:
+            meta = metadata if callable(metadata) else dict(metadata or {})
+            info = feature_cache.write(path, serialized(), lambda: dict(
+                meta() if callable(meta) else meta, settings=settings, source=source_key))
+            if not info["num_features"]:
+                feature_cache.remove(path)
+            else:
+                logging.info("wrote %d %s features to %s", info["num_features"], name, path)
         self.strategy.barrier()
-        return path
+        info = feature_cache.read_metadata(path)
+        if info is None:
+            raise UserError(f"{source or name}: no usable examples in it (nothing to convert into "
+                            f"{name} features); check the file")
+        return path, info
 
-    def input_fn(self, files, parse, batch_size, is_training):
+    # ------------------------------------------------------------------ train, predict, export
+    def input_fn(self, files, task, batch_size, is_training):
         from bert_tf import input_pipeline  # TensorFlow: only once the inputs have been checked
-        return input_pipeline.feature_input_fn(files, parse, batch_size, is_training, seed=FLAGS.seed)
+        return input_pipeline.input_fn(files, lambda raw: task.parse(raw, is_training), batch_size,
+                                       is_training, seed=self.settings.seed, shard_by_record=True)
 
-    def train(self, estimator, files, parse, num_train_steps):
-        batch = per_worker_batch_size(FLAGS.train_batch_size, self.strategy)
-        estimator.train(self.input_fn(files, parse, batch, is_training=True), num_train_steps)
+    def train(self, estimator, task, files, num_train_steps):
+        estimator.train(self.input_fn(files, task, self.micro_batch_size(), is_training=True),
+                        num_train_steps)
 
-    def predict(self, estimator, files, parse, batch_size=None):
+    def predict(self, estimator, task, files, batch_size):
         """All predictions (a list), with the inference throughput logged."""
         start = time.time()
-        results = list(estimator.predict(self.input_fn(files, parse, batch_size or FLAGS.predict_batch_size,
-                                                       is_training=False)))
+        results = list(estimator.predict(self.input_fn(files, task, batch_size, is_training=False)))
         seconds = time.time() - start
         if results:
-            logging.info("inference: %d sequences in %.1f s (%.2f sentences/sec)", len(results), seconds,
-                         len(results) / max(seconds, 1e-9))
+            logging.info("inference: %d sequences in %.1f s (%.2f sentences/sec)", len(results),
+                         seconds, len(results) / max(seconds, 1e-9))
         return results
 
-    # ------------------------------------------------------------------ export
     def export(self, estimator):
         """--export_dir: the trained model as a SavedModel (chief only)."""
-        if FLAGS.export_dir and self.strategy.is_chief:
+        s = self.settings
+        if s.export_dir and self.strategy.is_chief:
             from bert_tf.export import export_saved_model
-            export_saved_model(estimator.model, FLAGS.export_dir, FLAGS.vocab_file,
-                               FLAGS.do_lower_case, FLAGS.max_seq_length)
-            logging.info("exported a SavedModel to %s", FLAGS.export_dir)
+            export_saved_model(estimator.task, estimator.model, s.export_dir, s.vocab_file, s.do_lower_case,
+                               s.max_seq_length)
+            logging.info("exported a SavedModel to %s", s.export_dir)
+
+    # ------------------------------------------------------------------ results
+    def output_path(self, name):
+        return os.path.join(self.settings.output_dir, name)
+
+    def write_eval_results(self, results, name="eval_results.txt"):
+        """Google's eval_results.txt in output_dir (the chief calls it)."""
+        from bert_tf.estimator import hooks
+        hooks.write_eval_results(results, self.output_path(name))
 
     def write_json(self, name, value):
-        """A results file in output_dir (chief only, atomically)."""
-        if not self.strategy.is_chief:
-            return
-        atomic.write_json(os.path.join(FLAGS.output_dir, name), value, indent=2)
+        """A results file in output_dir, atomically (the chief calls it)."""
+        atomic.write_json(self.output_path(name), value, indent=2)

@@ -1,9 +1,16 @@
 """absl flags shared by the scripts, under the names users know from Google, NVIDIA and Ascend.
 
-Each script calls the `define_*` groups it needs, then builds its options from FLAGS.
+Each script calls the `define_*` groups it needs, then turns FLAGS into the settings objects
+of `bert_tf.settings` (`runner_settings`, `finetuning_settings`). This is the only module of
+the package that reads FLAGS: the rest takes settings objects.
 """
 
+import dataclasses
+
 from absl import flags
+
+from bert_tf.errors import UserError
+from bert_tf.settings import FineTuningSettings, PretrainingSettings, RunnerSettings
 
 FLAGS = flags.FLAGS
 
@@ -112,16 +119,47 @@ def define_finetuning_flags(max_seq_length=128, learning_rate=5e-5, train_batch_
     flags.DEFINE_string("export_dir", None, "After training, export a SavedModel here.")
 
 
-def precision_from_flags():
+# ---------------------------------------------------------------------- flags -> settings
+def pretraining_data_options():
+    """create_pretraining_data.py's flags -> the data job's JobOptions."""
+    from bert_tf import files
+    from bert_tf.data import pretraining_job
+    if FLAGS.max_ngram_size not in (None, 1):
+        raise UserError(f"--max_ngram_size={FLAGS.max_ngram_size}: n-gram masking is not "
+                        "supported; omit the flag for Google's masking")
+    if bool(FLAGS.output_file) == bool(FLAGS.output_dir):
+        raise UserError("give exactly one of --output_file (comma list) or --output_dir")
+    if FLAGS.output_dir:
+        if FLAGS.num_output_shards < 1:
+            raise UserError(f"--num_output_shards={FLAGS.num_output_shards} must be at least 1")
+        outputs = pretraining_job.shard_names(FLAGS.output_dir, FLAGS.num_output_shards,
+                                              FLAGS.gzip_compress)
+    else:
+        outputs = [f for f in FLAGS.output_file.split(",") if f]
+    if FLAGS.mode == "parallel" and FLAGS.output_file and len(outputs) < FLAGS.num_workers:
+        raise UserError(f"--mode=parallel writes one file per shard: give at least "
+                        f"--num_workers={FLAGS.num_workers} output files, or use --output_dir "
+                        "with --num_output_shards")
+    return pretraining_job.JobOptions(
+        input_files=files.expand(FLAGS.input_file), vocab_file=FLAGS.vocab_file,
+        output_files=outputs, do_lower_case=FLAGS.do_lower_case,
+        max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        random_seed=FLAGS.random_seed, dupe_factor=FLAGS.dupe_factor,
+        masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
+        do_whole_word_mask=FLAGS.do_whole_word_mask, gzip_compress=FLAGS.gzip_compress,
+        use_v2_feature_names=FLAGS.use_v2_feature_names, mode=FLAGS.mode,
+        num_workers=FLAGS.num_workers, tokenizer=FLAGS.tokenizer,
+        preserve_unused_tokens=FLAGS.preserve_unused_tokens)
+
+
+def _precision():
     if FLAGS.precision and (FLAGS.amp or FLAGS.use_fp16) and FLAGS.precision != "fp16":
-        from bert_tf.errors import UserError
         raise UserError(f"--amp asks for fp16 but --precision={FLAGS.precision}; give one of them")
     return FLAGS.precision or ("fp16" if FLAGS.amp or FLAGS.use_fp16 else "fp32")
 
 
-def device_from_flags():
+def _device():
     """--device, with NVIDIA's --horovod/--use_horovod and Ascend's --distributed folded in."""
-    from bert_tf.errors import UserError
     device = FLAGS.device
     if FLAGS.horovod or FLAGS.use_horovod:
         if device not in ("cpu", "gpu", "horovod"):
@@ -132,9 +170,8 @@ def device_from_flags():
     return device
 
 
-def device_options_from_flags():
+def _device_options():
     """--device_option key=value pairs plus the device-specific flags users know by name."""
-    from bert_tf.errors import UserError
     options = {}
     for item in FLAGS.device_option:
         key, sep, value = item.partition("=")
@@ -148,47 +185,39 @@ def device_options_from_flags():
     return options
 
 
-def strategy_from_flags():
-    from bert_tf.distribute.strategy import create_strategy
-    return create_strategy(device_from_flags(), jit_compile=FLAGS.use_xla,
-                           precision=precision_from_flags(), options=device_options_from_flags())
+def _values(settings_class, **overrides):
+    """The fields of `settings_class` that are flags here, by the same name, plus `overrides`."""
+    names = {f.name for f in dataclasses.fields(settings_class)}
+    values = {name: FLAGS[name].value for name in names if name in FLAGS}
+    values.update(overrides)
+    return values
 
 
-def per_worker_batch_size(global_batch_size, strategy, flag="--train_batch_size"):
-    """The micro-batch each worker computes: global / (workers x accumulation steps)."""
-    from bert_tf.errors import UserError
-    parts = strategy.num_replicas * FLAGS.num_accumulation_steps
-    if global_batch_size % parts:
-        raise UserError(f"{flag}={global_batch_size} (the global batch) is not divisible by "
-                        f"{strategy.num_replicas} worker(s) x --num_accumulation_steps="
-                        f"{FLAGS.num_accumulation_steps}")
-    return global_batch_size // parts
+def options(options_class):
+    """A script's own settings object (e.g. `SquadOptions`), filled from the flags of the same
+    names."""
+    return options_class(**_values(options_class))
 
 
-def run_config_from_flags():
-    from bert_tf.estimator import RunConfig
-    return RunConfig(model_dir=FLAGS.output_dir, iterations_per_loop=FLAGS.iterations_per_loop,
-                     save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-                     keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-                     log_every_n_steps=FLAGS.display_loss_steps,
-                     save_summary_steps=FLAGS.save_summary_steps, seed=FLAGS.seed)
+def runner_settings(settings_class=RunnerSettings, **overrides):
+    """The runner's flags (define_runner_flags, and the script's own fields of
+    `settings_class` that share a flag's name) -> a settings object."""
+    return settings_class(**_values(
+        settings_class, device=_device(), device_options=_device_options(), precision=_precision(),
+        **overrides))
 
 
-def train_params_from_flags(num_train_steps, num_warmup_steps, batch_size, num_workers=1):
-    from bert_tf.errors import UserError
-    from bert_tf.estimator.estimator import TrainParams
-    from bert_tf.optimization import OptimizerConfig
-    if FLAGS.num_accumulation_steps < 1:
-        raise UserError(f"--num_accumulation_steps={FLAGS.num_accumulation_steps} must be at least 1")
-    if batch_size % FLAGS.num_accumulation_steps:
-        raise UserError(f"the batch size {batch_size} is not divisible by "
-                        f"--num_accumulation_steps={FLAGS.num_accumulation_steps}")
-    optimizer = OptimizerConfig(
-        optimizer_type=FLAGS.optimizer_type,
-        learning_rate=FLAGS.learning_rate * (num_workers if FLAGS.scale_lr_by_workers else 1),
-        num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps,
-        end_learning_rate=FLAGS.end_learning_rate, weight_decay_rate=FLAGS.weight_decay_rate,
-        epsilon=FLAGS.adam_epsilon, clip_norm=1.0 if FLAGS.clip_by_global_norm else 0.0).validate()
-    return TrainParams(optimizer=optimizer, num_accumulation_steps=FLAGS.num_accumulation_steps,
-                       init_checkpoint=FLAGS.init_checkpoint, loss_scale=FLAGS.loss_scale,
-                       init_loss_scale=FLAGS.init_loss_scale)
+def pretraining_settings():
+    """run_pretraining.py's flags -> PretrainingSettings."""
+    return runner_settings(PretrainingSettings)
+
+
+def finetuning_settings():
+    """The fine-tuning scripts' flags -> FineTuningSettings."""
+    if FLAGS["shard_by_record"].present:
+        raise UserError("--shard_by_record: fine-tuning workers always share the feature file by "
+                        "record; drop the flag")
+    explicit_warmup = FLAGS.num_warmup_steps if FLAGS["num_warmup_steps"].present else None
+    settings = runner_settings(FineTuningSettings, num_warmup_steps=explicit_warmup)
+    settings.require("vocab_file", "bert_config_file", "output_dir")
+    return settings

@@ -124,6 +124,15 @@ class _TaskModel(keras.Model):
         out.update(self.head_weights())
         return out
 
+    def head_rng_states(self):
+        return {}
+
+    def rng_states(self):
+        """The dropout generators' states of the encoder and the head (see BertEncoder)."""
+        out = self.encoder.rng_states()
+        out.update(self.head_rng_states())
+        return out
+
     def build_for(self, seq_length=8, **extra):
         """Create every variable by calling the model once on a dummy batch."""
         ones = tf.ones([1, seq_length], tf.int32)
@@ -202,6 +211,9 @@ class BertClassifierModel(_TaskModel):
     def head_weights(self):
         return self.classifier.tf1_weights("")
 
+    def head_rng_states(self):
+        return self.dropout.rng_states("head/dropout")
+
 
 class BertTaggerModel(_TaskModel):
     """Token classification (NER): logits for every token."""
@@ -222,3 +234,6 @@ class BertTaggerModel(_TaskModel):
 
     def head_weights(self):
         return self.tagger.tf1_weights("")
+
+    def head_rng_states(self):
+        return self.dropout.rng_states("head/dropout")

@@ -1,36 +1,18 @@
 """tf.data input for the runner: file sharding per worker, shuffle, repeat, batch, prefetch.
 
+Which files a script reads is `bert_tf.files`; how a record becomes tensors is the task's
+`parse`; this module is the pipeline between the two.
+
 Training input is deterministic for a seed (file order, interleave and shuffle are seeded
 and order-preserving), and its iterator is saved in checkpoints, so a resumed run reads
 exactly the records an uninterrupted run would have read next.
 """
 
-import glob
 import os
 
 import tensorflow as tf
 
 from bert_tf import records
-from bert_tf.errors import UserError
-
-
-def expand_files(patterns=None, directory=None, flag="--input_file"):
-    """Comma-separated globs and/or every file of a directory -> sorted file list."""
-    files = []
-    for pattern in [p.strip() for p in (patterns or "").split(",") if p.strip()]:
-        matches = sorted(glob.glob(pattern))
-        if not matches:
-            raise UserError(f"{flag}: nothing matches {pattern!r}")
-        files.extend(matches)
-    if directory:
-        if not os.path.isdir(directory):
-            raise UserError(f"{flag}: {directory} is not a directory")
-        files.extend(sorted(os.path.join(directory, f) for f in os.listdir(directory)
-                            if not f.endswith(".json") and not f.startswith(".")))
-    files = [f for f in files if os.path.isfile(f)]
-    if not files:
-        raise UserError(f"{flag}: no input files given or found")
-    return files
 
 
 def compression_of(path):
@@ -85,31 +67,25 @@ def record_dataset(files, input_context, is_training, seed=12345, shard_by_recor
     return dataset.shuffle(shuffle_buffer, seed=seed + 1)
 
 
-def pretraining_input_fn(files, max_seq_length, max_predictions_per_seq, batch_size, is_training,
-                         seed=12345, use_v2_feature_names=False, shard_by_record=False):
-    """input_fn(params, input_context) over pretraining TFRecords (Google's schema)."""
-
-    def input_fn(params, input_context):
-        dataset = record_dataset(files, input_context, is_training, seed, shard_by_record)
-        dataset = dataset.batch(batch_size, drop_remainder=is_training)
-        dataset = dataset.map(
-            lambda raw: records.parse_pretraining(raw, max_seq_length, max_predictions_per_seq,
-                                                  use_v2_feature_names),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return dataset.prefetch(2)
-
-    return input_fn
-
-
-def feature_input_fn(files, parse, batch_size, is_training, seed=12345):
-    """input_fn over fine-tuning feature records (classifier, tagger, SQuAD): `parse` maps a
-    batch of serialized records to tensors. Fine-tuning data is usually one file, so
-    workers share it by record. Prediction keeps the last, partial batch."""
+def input_fn(files, parse, batch_size, is_training, seed=12345, shard_by_record=False):
+    """input_fn(params, input_context) over TFRecords: `parse` maps a batch of serialized
+    records to the task's tensors (`task.parse`). Training batches are whole (the last,
+    partial one is dropped); evaluation and prediction keep the last, partial batch.
+    Fine-tuning data is usually one file, so its workers share it by record."""
     files = [files] if isinstance(files, str) else list(files)
 
-    def input_fn(params, input_context):
-        dataset = record_dataset(files, input_context, is_training, seed, shard_by_record=True)
+    def make(params, input_context):
+        dataset = record_dataset(files, input_context, is_training, seed, shard_by_record)
         dataset = dataset.batch(batch_size, drop_remainder=is_training)
         return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
 
-    return input_fn
+    return make
+
+
+def pretraining_input_fn(files, max_seq_length, max_predictions_per_seq, batch_size, is_training,
+                         seed=12345, use_v2_feature_names=False, shard_by_record=False):
+    """`input_fn` over pretraining TFRecords (Google's schema, or Model Garden's names)."""
+    def parse(raw):
+        return records.parse_pretraining(raw, max_seq_length, max_predictions_per_seq,
+                                         use_v2_feature_names)
+    return input_fn(files, parse, batch_size, is_training, seed, shard_by_record)

@@ -97,6 +97,10 @@ class Dropout(keras.layers.Layer):
         keep = hashed_dropout_mask(tf.shape(x), self.rate, self.seed_generator.next())
         return tf.where(keep, x * tf.cast(1.0 / (1.0 - self.rate), x.dtype), tf.zeros_like(x))
 
+    def rng_states(self, name):
+        """{name: the generator's state variable} (nothing when the rate is 0)."""
+        return {name: self.seed_generator.state} if self.seed_generator is not None else {}
+
 
 class Dense(keras.layers.Layer):
     """y = act(x @ kernel + bias) on a [rows, in] matrix; variables `kernel`, `bias`."""
@@ -188,6 +192,9 @@ class Embeddings(keras.layers.Layer):
         out.update(self.layer_norm.tf1_weights(f"{scope}/LayerNorm"))
         return out
 
+    def rng_states(self, scope):
+        return self.dropout.rng_states(f"{scope}/dropout")
+
 
 class SelfAttention(keras.layers.Layer):
     """Multi-head self-attention with Google's additive mask (-10000 on padding)."""
@@ -242,6 +249,9 @@ class SelfAttention(keras.layers.Layer):
             out.update(dense.tf1_weights(f"{scope}/{dense.name}"))
         return out
 
+    def rng_states(self, scope):
+        return self.dropout.rng_states(f"{scope}/dropout")
+
 
 class TransformerBlock(keras.layers.Layer):
     """Google's post-LayerNorm transformer layer."""
@@ -285,6 +295,11 @@ class TransformerBlock(keras.layers.Layer):
         out.update(self.intermediate.tf1_weights(f"{scope}/intermediate/dense"))
         out.update(self.output_dense.tf1_weights(f"{scope}/output/dense"))
         out.update(self.output_norm.tf1_weights(f"{scope}/output/LayerNorm"))
+        return out
+
+    def rng_states(self, scope):
+        out = self.attention.rng_states(f"{scope}/attention/self")
+        out.update(self.dropout.rng_states(f"{scope}/output/dropout"))
         return out
 
 
@@ -353,4 +368,12 @@ class BertEncoder(keras.layers.Layer):
         for i, block in enumerate(self.blocks):
             out.update(block.tf1_weights(f"{scope}/encoder/layer_{i}"))
         out.update(self.pooler.tf1_weights(f"{scope}/pooler/dense"))
+        return out
+
+    def rng_states(self, scope="bert"):
+        """The dropout generators' state variables by a Google-style name: what a checkpoint
+        must hold for a resumed run to draw the masks an uninterrupted one would."""
+        out = self.embeddings.rng_states(f"{scope}/embeddings")
+        for i, block in enumerate(self.blocks):
+            out.update(block.rng_states(f"{scope}/encoder/layer_{i}"))
         return out

@@ -16,9 +16,9 @@ from conftest import ROOT, UNCASED_VOCAB, need
 from bert_tf import checkpoints
 from bert_tf.config import preset
 from bert_tf.data.classifier import truncate_seq_pair
-from bert_tf.export import (ExportError, export_saved_model, load_task_model,
-                            truncated_lengths)
+from bert_tf.export import ExportError, export_saved_model, load_task, truncated_lengths
 from bert_tf.heads import BertClassifierModel, BertSpanModel
+from bert_tf.tasks import ClassifierTask
 from bert_tf.tokenization import FullTokenizer, VocabError
 
 MAX_SEQ = 40  # short enough that most MRPC pairs are truncated
@@ -77,7 +77,8 @@ def classifier(tmp_path_factory, vocab):
     export_dir.mkdir()
     (export_dir / "saved_model.pb").write_bytes(b"an earlier export")
     (export_dir / "stale.txt").write_text("from the earlier export")
-    export_saved_model(model, str(export_dir), vocab, do_lower_case=True, max_seq_length=MAX_SEQ)
+    export_saved_model(ClassifierTask(CONFIG, 3), model, str(export_dir), vocab, do_lower_case=True,
+                       max_seq_length=MAX_SEQ)
     return model, tf.saved_model.load(str(export_dir)), export_dir
 
 
@@ -149,19 +150,19 @@ def test_truncation_in_closed_form_is_googles():
 
 
 def test_bad_input_is_refused_before_anything_is_written(classifier, tmp_path, vocab):
-    model = classifier[0]
+    model, task = classifier[0], ClassifierTask(CONFIG, 3)
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
     with pytest.raises(ExportError, match="--export_dir=.* is not a SavedModel"):
-        export_saved_model(model, str(occupied), vocab, max_seq_length=MAX_SEQ)
+        export_saved_model(task, model, str(occupied), vocab, max_seq_length=MAX_SEQ)
     assert os.listdir(occupied) == ["notes.txt"]
     with pytest.raises(ExportError, match="--max_seq_length=129 .* max_position_embeddings=128"):
-        export_saved_model(model, str(tmp_path / "a"), vocab, max_seq_length=129)
+        export_saved_model(task, model, str(tmp_path / "a"), vocab, max_seq_length=129)
     repeated = tmp_path / "vocab.txt"
     repeated.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\nthe\n")
     with pytest.raises(VocabError, match="repeated or empty lines"):
-        export_saved_model(model, str(tmp_path / "b"), str(repeated), max_seq_length=MAX_SEQ)
+        export_saved_model(task, model, str(tmp_path / "b"), str(repeated), max_seq_length=MAX_SEQ)
     assert sorted(os.listdir(tmp_path)) == ["occupied", "vocab.txt"]
 
 
@@ -206,19 +207,19 @@ def test_script_reports_bad_flags_with_exit_status_2(tmp_path, vocab):
     assert not (tmp_path / "out").exists()
 
 
-def test_load_task_model_reads_googles_layout_and_names_bad_flags(tmp_path):
+def test_load_task_reads_googles_layout_and_names_bad_flags(tmp_path):
     model = randomize(BertClassifierModel(CONFIG, num_labels=2).build_for(), seed=2)
     checkpoints.save_tf1(model, str(tmp_path / "bert_model.ckpt"))
-    again, report = load_task_model("classifier", CONFIG, str(tmp_path / "bert_model.ckpt"), 2)
+    _, again, report = load_task("classifier", CONFIG, str(tmp_path / "bert_model.ckpt"), 2)
     assert not report.missing
     np.testing.assert_array_equal(again.classifier.output_weights.numpy(),
                                   model.classifier.output_weights.numpy())
     with pytest.raises(ExportError, match="--task=classifier needs --num_labels"):
-        load_task_model("classifier", CONFIG, str(tmp_path / "bert_model.ckpt"))
+        load_task("classifier", CONFIG, str(tmp_path / "bert_model.ckpt"))
     prefix = str(tmp_path / "bert_model.ckpt")
     with pytest.raises(checkpoints.CheckpointError,
                        match=r"\(2, 32\) in the checkpoint but \(3, 32\)"):
-        load_task_model("ner", CONFIG, prefix, 3)
+        load_task("ner", CONFIG, prefix, 3)
     with pytest.raises(checkpoints.CheckpointError,
                        match=r"lacks 2 variables of the --task=squad model \(cls/squad/output_b"):
-        load_task_model("squad", CONFIG, prefix)
+        load_task("squad", CONFIG, prefix)

@@ -12,7 +12,6 @@ shard, not the corpus; the output depends on the seed and the shard count only.
 """
 
 import dataclasses
-import glob
 import multiprocessing
 import os
 import random
@@ -64,21 +63,7 @@ class JobOptions:
                                           self.do_whole_word_mask)
 
 
-# ---------------------------------------------------------------------- flags -> options
-def expand_inputs(patterns):
-    """Comma-separated files and globs -> files, in the order given (each glob sorted)."""
-    files = []
-    for pattern in [p for p in patterns.split(",") if p.strip()]:
-        matches = sorted(glob.glob(pattern.strip())) if glob.has_magic(pattern) else [pattern.strip()]
-        matches = [m for m in matches if os.path.isfile(m)]
-        if not matches:
-            raise DataError(f"--input_file: nothing matches {pattern!r}")
-        files.extend(matches)
-    if not files:
-        raise DataError("--input_file is empty: give one or more files or globs")
-    return files
-
-
+# ---------------------------------------------------------------------- output names
 def shard_names(output_dir, num_shards, gzip=False):
     suffix = ".tfrecord.gz" if gzip else ".tfrecord"
     return [os.path.join(output_dir, f"part-{i:05d}-of-{num_shards:05d}{suffix}")

@@ -29,9 +29,9 @@ there:
   front of its n-best list (Google crashes).
 
 Features for post-processing are recomputed from the predict file, as Google does: reading
-and conversion are deterministic and take seconds. `write_features` caches the feature
-records with a JSON sidecar (count, settings, a SHA-256 fingerprint of the records), so a
-runner can use a cache for training without reading it, and check with
+and conversion are deterministic and take seconds. The records are cached by
+`bert_tf.feature_cache` (a JSON sidecar with the count, settings and a SHA-256 fingerprint of
+the records), so a runner can use a cache for training without reading it, and check with
 `features_fingerprint` that a cached eval file is the one the recomputed features describe.
 
 No TensorFlow here.
@@ -432,56 +432,23 @@ def _window_targets(example, answer, span, query_length):
     return tok_start - doc_start + doc_offset, tok_end - doc_start + doc_offset
 
 
-# ---------------------------------------------------------------------- feature cache
-def features_cache_path(directory, split, max_seq_length, doc_stride, max_query_length):
-    """Where the feature records of a split and window settings are cached."""
-    return os.path.join(directory, f"{split}-seq{max_seq_length}-stride{doc_stride}"
-                                   f"-query{max_query_length}.tf_record")
+# ---------------------------------------------------------------------- feature records
+def cache_name(split, max_seq_length, doc_stride, max_query_length):
+    """The feature cache's name for a split and window settings (`bert_tf.feature_cache`)."""
+    return f"{split}-seq{max_seq_length}-stride{doc_stride}-query{max_query_length}"
 
 
-def metadata_path(path):
-    return f"{path}.json"
-
-
-def write_features(features, path, is_training, metadata=None):
-    """Writes feature records atomically, then their sidecar `<path>.json`; returns it.
-
-    The sidecar ({"num_features", "is_training", "sha256", **metadata}) is written last,
-    so its presence means the records are complete. `features` may be a generator.
-    """
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    digest = hashlib.sha256()
-
-    def hashed_records():
-        for feature in features:
-            record = records.squad_feature_example(feature, is_training)
-            digest.update(record)
-            yield record
-
-    count = records.write_all(path, hashed_records())
-    info = {"num_features": count, "is_training": bool(is_training),
-            "sha256": digest.hexdigest(), **(metadata or {})}
-    atomic.write_json(metadata_path(path), info, indent=2)
-    return info
-
-
-def read_features_metadata(path):
-    """The sidecar of a cached feature file, or None if the cache is absent or incomplete."""
-    try:
-        with open(metadata_path(path), encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return info if os.path.exists(path) and isinstance(info, dict) else None
+def serialized_features(features, is_training):
+    """`InputFeatures` -> serialized records (Google's fields), lazily."""
+    for feature in features:
+        yield records.squad_feature_example(feature, is_training)
 
 
 def features_fingerprint(features, is_training):
     """SHA-256 of the features' records: equals a cache's "sha256" iff the records are."""
     digest = hashlib.sha256()
-    for feature in features:
-        digest.update(records.squad_feature_example(feature, is_training))
+    for record in serialized_features(features, is_training):
+        digest.update(record)
     return digest.hexdigest()
 
 

@@ -23,7 +23,7 @@ import random
 
 from bert_tf import atomic
 from bert_tf.errors import UserError
-from bert_tf.metrics import squad
+from bert_tf.data import squad_json
 
 DEFAULT_SEED = 12345
 DEFAULT_FRACTION = 1.0 / 3.0
@@ -64,7 +64,7 @@ def derive_v2(dataset_v11, seed=DEFAULT_SEED, fraction=DEFAULT_FRACTION):
     of the question list of a paragraph of another article and marked unanswerable; the others
     stay, marked answerable. The input is not changed; the result has version "v2.0".
     """
-    squad.check_dataset(dataset_v11, "derive_v2 input")
+    squad_json.check_dataset(dataset_v11, "derive_v2 input")
     if not 0.0 <= fraction <= 1.0:
         raise UserError(f"derive_v2: fraction must be between 0 and 1, not {fraction}")
     if isinstance(dataset_v11, dict):
@@ -96,7 +96,7 @@ def derive_v2(dataset_v11, seed=DEFAULT_SEED, fraction=DEFAULT_FRACTION):
 
 def split_articles(dataset, first_n):
     """(dataset of the first first_n articles, dataset of the rest); other top-level keys kept."""
-    articles = squad.articles_of(dataset, "split_articles input")
+    articles = squad_json.articles_of(dataset, "split_articles input")
     if not 0 <= first_n <= len(articles):
         raise UserError(f"split_articles: first_n={first_n} is outside 0..{len(articles)} "
                         "(the dataset's article count)")
@@ -113,33 +113,26 @@ def write_json(data, path):
     atomic.write_json(path, data, ensure_ascii=False)
 
 
-def _define_flags():
-    """The command line's absl flags."""
-    from absl import flags
-    flags.DEFINE_string("input", None, "SQuAD v1.1 JSON file (e.g. dev-v1.1.json).")
-    flags.DEFINE_string("output", None, "Where to write the derived v2.0-format data.")
-    flags.DEFINE_integer("seed", DEFAULT_SEED, "Seed of the choice of unanswerable questions.")
-    flags.DEFINE_float("fraction", DEFAULT_FRACTION, "Fraction of questions made unanswerable.")
-    flags.DEFINE_integer("train_articles", None, "Split: the first N articles are the train part.")
-    flags.DEFINE_string("split_output_dir", None, "Split: where to write train/dev v1.1 and v2.0.")
-    return flags.FLAGS
-
-
 def main(argv):
     """CLI: derive v2.0 data and optionally write an article split of v1.1 and v2.0."""
-    from absl import flags
-    opts = flags.FLAGS
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not opts.input:
-        raise UserError("--input is required (a SQuAD v1.1 JSON file)")
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m bert_tf.data.squad_derive",
+                                     description="SQuAD v2.0-format data derived from v1.1, and article splits.")
+    parser.add_argument("--input", required=True, help="SQuAD v1.1 JSON file (e.g. dev-v1.1.json).")
+    parser.add_argument("--output", help="Where to write the derived v2.0-format data.")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Seed of the choice of unanswerable questions.")
+    parser.add_argument("--fraction", type=float, default=DEFAULT_FRACTION,
+                        help="Fraction of questions made unanswerable.")
+    parser.add_argument("--train_articles", type=int, help="Split: the first N articles are the train part.")
+    parser.add_argument("--split_output_dir", help="Split: where to write train/dev v1.1 and v2.0.")
+    opts = parser.parse_args(argv[1:])
     if (opts.train_articles is None) != (opts.split_output_dir is None):
         raise UserError("--train_articles and --split_output_dir go together")
     if not opts.output and opts.split_output_dir is None:
         raise UserError("nothing to write: give --output and/or --train_articles with --split_output_dir")
-    dataset = squad.read_json(opts.input, "--input")
-    squad.check_dataset(dataset, f"--input {opts.input}")
-    if squad.is_v2(dataset):
+    dataset = squad_json.read_json(opts.input, "--input")
+    squad_json.check_dataset(dataset, f"--input {opts.input}")
+    if squad_json.is_v2(dataset):
         raise UserError(f"--input {opts.input} is already SQuAD v2.0 data")
     if opts.output:
         write_json(derive_v2(dataset, opts.seed, opts.fraction), opts.output)
@@ -153,5 +146,4 @@ def main(argv):
 
 if __name__ == "__main__":
     from bert_tf import cli
-    _define_flags()
-    cli.run_main(main)
+    cli.run_argv(main)

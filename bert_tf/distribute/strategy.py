@@ -1,14 +1,13 @@
 """DeviceStrategy: the one place that knows about replicas, ranks and accelerator runtimes.
 
-The rest of the code asks the strategy: `is_chief`, `num_replicas`, `input_context()` (its share of the input),
-`reduce_gradients(grads)`, `broadcast(variables)`, `reduce_metrics(values)`, how to compile
-(`jit_compile`), which precision policy to use. Built-in devices: `cpu`, `gpu` (this
-module's `LocalStrategy`); third-party packages add devices through the entry-point group
-`bert_tf.devices` and users pick one with `--device`.
+The rest of the code asks the strategy: `is_chief`, `num_replicas`, `input_context()` (its
+share of the input), `reduce_gradients(grads)`, `broadcast(variables)`, `reduce_metrics(values)`,
+how to compile (`jit_compile`), which precision policy to use. This module is the interface;
+the built-in devices live beside it (`local.py`, `horovod.py`) and the registry that names them
+in `bert_tf/distribute/__init__.py`.
 """
 
 import dataclasses
-from importlib import metadata
 
 from bert_tf.errors import UserError
 
@@ -106,55 +105,3 @@ class DeviceStrategy:
     def configure_training(self, train_params):
         """The training settings as this device wants them (loss scaling, clipping)."""
         return train_params
-
-
-class LocalStrategy(DeviceStrategy):
-    """One process, CPU or GPU (TensorFlow places ops on the GPU when one is visible)."""
-
-    def __init__(self, device_type="cpu", **kwargs):
-        self.name = device_type
-        self.device_type = device_type
-        super().__init__(**kwargs)
-
-    def device_scope(self):
-        import tensorflow as tf
-        if self.device_type == "gpu":
-            if not tf.config.list_physical_devices("GPU"):
-                raise UserError("--device=gpu: TensorFlow sees no GPU on this machine; use --device=cpu")
-            return tf.device("/GPU:0")
-        return tf.device("/CPU:0")
-
-
-def _horovod(**kwargs):
-    from bert_tf.distribute.horovod import HorovodStrategy
-    return HorovodStrategy(**kwargs)
-
-
-_BUILTIN = {"cpu": lambda **kw: LocalStrategy("cpu", **kw),
-            "gpu": lambda **kw: LocalStrategy("gpu", **kw),
-            "horovod": _horovod}
-
-
-def available_devices():
-    names = dict(_BUILTIN)
-    for entry in metadata.entry_points(group="bert_tf.devices"):
-        names.setdefault(entry.name, entry)
-    return names
-
-
-def create_strategy(device="cpu", **kwargs):
-    """The strategy registered under `device` (built in, or from an entry point).
-
-    `kwargs` are the runner's settings every strategy takes (`jit_compile`, `precision`) and
-    `options`, the device-specific ones, which the strategy validates.
-    """
-    devices = available_devices()
-    if device not in devices:
-        raise UserError(f"--device={device} is unknown; available: {', '.join(sorted(devices))}")
-    factory = devices[device]
-    if isinstance(factory, metadata.EntryPoint):
-        factory = factory.load()
-    strategy = factory(**kwargs)
-    if not isinstance(strategy, DeviceStrategy):
-        raise UserError(f"--device={device}: its entry point did not return a DeviceStrategy")
-    return strategy

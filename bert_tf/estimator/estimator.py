@@ -1,6 +1,7 @@
 """The Estimator: train / evaluate / predict for every task, with one training loop.
 
-A task supplies `create_model(params)` (a Keras model with `tf1_weights()`) and
+A task supplies `create_model(params)` (a Keras model with `tf1_weights()` and
+`rng_states()`) and
 `model_fn(model, features, mode, params) -> EstimatorSpec`. TF1's Estimator rebuilt the
 graph for each call; a Keras model lives on, so the model is created once and passed in.
 
@@ -19,7 +20,6 @@ restarted ends with exactly the weights of an uninterrupted run.
 """
 
 import dataclasses
-import functools
 import os
 
 import keras
@@ -27,14 +27,13 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import checkpoints, optimization
-from bert_tf.distribute.strategy import DeviceStrategy, LocalStrategy
+from bert_tf.distribute.local import LocalStrategy
+from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
 from bert_tf.estimator import hooks
 from bert_tf.estimator.run_config import RunConfig
-from bert_tf.modeling import Dropout
+from bert_tf.estimator.spec import EVAL, PREDICT, TRAIN
 from bert_tf.records import RecordSchemaError
-
-TRAIN, EVAL, PREDICT = "train", "eval", "predict"
 
 # Steps per compiled launch when the steps run inside it: launching the compiled step from
 # the loop cost 0.4-0.75 ms per step on the 2-core CPU (bench/bench_loop_parts.py), a third
@@ -44,20 +43,12 @@ STEPS_PER_LAUNCH = 10
 
 
 @dataclasses.dataclass
-class EstimatorSpec:
-    loss: tf.Tensor = None
-    logs: dict = dataclasses.field(default_factory=dict)  # scalars, logged as of a loop's last step
-    metrics: dict = dataclasses.field(default_factory=dict)  # name -> (total, count)
-    predictions: dict = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
 class TrainParams:
-    """The training settings a task's params carry for the runner."""
+    """The training settings a task's params carry for the runner, final: the device's wishes
+    (`DeviceStrategy.configure_training`) are applied before they get here (`bert_tf.run`)."""
 
     optimizer: optimization.OptimizerConfig
     num_accumulation_steps: int = 1
-    init_checkpoint: str = None
     loss_scale: float = 0.0  # fp16 only: 0 dynamic, >= 1 static, -1 none
     init_loss_scale: float = 2.0 ** 15
     loss_scale_growth_steps: int = 2000
@@ -77,18 +68,15 @@ class Estimator:
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
         self.named_variables = self.model.tf1_weights()
-        self.rng_states = {f"dropout_{i}": layer.seed_generator.state
-                           for i, layer in enumerate(self.model._flatten_layers())
-                           if isinstance(layer, Dropout) and layer.seed_generator is not None}
+        self.rng_states = self.model.rng_states()
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self._optimizer = None
         self._initialized = False
 
     # ------------------------------------------------------------------ state
-    @functools.cached_property
+    @property
     def train_params(self) -> TrainParams:
-        """The task's training settings, as the device strategy wants them."""
-        return self.strategy.configure_training(self.params["train"])
+        return self.params["train"]
 
     def _checkpoint(self, **extra):
         return tf.train.Checkpoint(variables=dict(self.named_variables), rng=dict(self.rng_states),
@@ -105,8 +93,8 @@ class Estimator:
         if path:
             self._checkpoint().read(path).expect_partial()
             logging.info("restored %s (global step %d)", path, int(self.global_step))
-        elif self.params.get("init_checkpoint"):
-            self._init_from(self.params["init_checkpoint"])
+        elif self.config.init_checkpoint:
+            self._init_from(self.config.init_checkpoint)
         else:
             raise UserError(f"no checkpoint in {self.config.model_dir} and no --init_checkpoint: "
                             "nothing to evaluate or predict with")
@@ -283,7 +271,7 @@ class Estimator:
 
     def train(self, input_fn, max_steps):
         """Train to global step `max_steps`, resuming from the latest checkpoint in model_dir."""
-        cfg, tp = self.config, self.train_params
+        cfg = self.config
         os.makedirs(cfg.model_dir, exist_ok=True)
         if self._optimizer is None:
             self._build_training()
@@ -298,13 +286,13 @@ class Estimator:
         manager = tf.train.CheckpointManager(ckpt, cfg.model_dir, max_to_keep=cfg.keep_checkpoint_max,
                                              checkpoint_name="model.ckpt")
         if manager.latest_checkpoint:
-            _require_packed_slots(manager.latest_checkpoint)
+            _require_current_layout(manager.latest_checkpoint, self.rng_states)
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             input_state.restore(int(self.global_step))
             logging.info("resumed from %s at global step %d", manager.latest_checkpoint,
                          int(self.global_step))
-        elif tp.init_checkpoint:
-            self._init_from(tp.init_checkpoint)
+        elif cfg.init_checkpoint:
+            self._init_from(cfg.init_checkpoint)
         self.strategy.broadcast(list(self.named_variables.values()) + self._optimizer.slots())
         self._initialized = True
         loop = self._loop
@@ -395,14 +383,18 @@ def _next_batches(iterator, count, size):
     return tf.nest.map_structure(lambda array: array.stack(), arrays)
 
 
-def _require_packed_slots(path):
-    """Refuse to resume a checkpoint with one Adam slot pair for every variable (bert_tf
-    before the packed optimizer): TensorFlow would restore it without error and with the
-    moments silently at zero, so the resumed run would not be the run that was interrupted."""
-    if not any(name.startswith("optimizer/packed_m/") for name, _ in tf.train.list_variables(path)):
-        raise UserError(f"{path}: written by an earlier bert_tf whose optimizer kept its moments in "
-                        "another layout, which this version cannot resume exactly. Finish that run with "
-                        "the version that started it, or start a new --output_dir with "
+def _require_current_layout(path, rng_names):
+    """Refuse to resume a checkpoint of an earlier layout: one Adam slot pair per variable
+    (before the packed optimizer) or dropout generators numbered rather than named (before
+    `rng_states()`). TensorFlow would restore the first silently with the moments at zero and
+    fail on the second with an assertion, so the resumed run would not be the interrupted one."""
+    names = [name for name, _ in tf.train.list_variables(path)]
+    packed = any(name.startswith("optimizer/packed_m/") for name in names)
+    rng_named = not rng_names or any(name.startswith("rng/bert.S") for name in names)
+    if not (packed and rng_named):
+        raise UserError(f"{path}: written by an earlier bert_tf whose checkpoint layout (optimizer "
+                        "moments, dropout generators) this version cannot resume exactly. Finish that "
+                        "run with the version that started it, or start a new --output_dir with "
                         f"--init_checkpoint={path} (weights only; the optimizer starts afresh)")
 
 

@@ -1,4 +1,4 @@
-"""RunConfig: where and how often the runner saves, logs and loops."""
+"""RunConfig: where the runner starts from, and where and how often it saves, logs and loops."""
 
 import dataclasses
 
@@ -15,6 +15,9 @@ class RunConfig:
     save_summary_steps: int = 100
     seed: int = 12345
     max_nonfinite_steps: int = 3  # consecutive non-finite fp32 losses before stopping
+    # Google's TF1 layout or ours: the weights to start from when model_dir has no checkpoint
+    # (training), or to use when it has none (evaluation, prediction).
+    init_checkpoint: str = None
 
     def __post_init__(self):
         for name in ("iterations_per_loop", "save_checkpoints_steps", "keep_checkpoint_max",

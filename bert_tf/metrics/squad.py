@@ -21,7 +21,7 @@ v2.0 script needs one for every question: "" means no answer), a no-answer proba
 that misses a scored question. Like the official v1.1 script, a missing v1.1 prediction scores
 0 with the line "Unanswered question ID will receive score 0." on stderr.
 
-The module imports neither TensorFlow nor absl (the command line loads absl only when run).
+The module imports neither TensorFlow nor absl.
 """
 
 import collections
@@ -30,12 +30,12 @@ import re
 import string
 import sys
 
+from bert_tf.data.squad_json import check_dataset, is_v2, iter_questions, read_json, type_name
 from bert_tf.errors import UserError
 
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 V1_VERSION = "1.1"
-V2_VERSIONS = ("v2.0", "2.0")
 
 
 # ------------------------------------------------------------------ answers and their scores
@@ -120,74 +120,14 @@ def _warn(message):
     print(message, file=sys.stderr)
 
 
-def _type_name(value):
-    """A JSON-ish name for a Python value's type, for messages."""
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-             int: "a number", float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
-def articles_of(dataset, source="dataset"):
-    """The article list of a SQuAD dataset: the file's JSON object (its 'data') or the list."""
-    if isinstance(dataset, dict):
-        if not isinstance(dataset.get("data"), list):
-            raise UserError(f"{source}: not a SQuAD dataset: no 'data' list at the top level")
-        return dataset["data"]
-    if isinstance(dataset, list):
-        return dataset
-    raise UserError(f"{source}: not a SQuAD dataset: the top level is {_type_name(dataset)}, "
-                    "not an object with a 'data' list")
-
-
-def _require_list(container, key, where, source):
-    """container[key] when it is a list; otherwise a UserError naming the entry."""
-    if not isinstance(container, dict):
-        raise UserError(f"{source}: {where} is {_type_name(container)}, not an object")
-    value = container.get(key)
-    if not isinstance(value, list):
-        raise UserError(f"{source}: {where} has no '{key}' list")
-    return value
-
-
-def check_dataset(dataset, source="dataset"):
-    """Raise UserError naming the first entry that is not SQuAD-shaped.
-
-    Each article needs a 'paragraphs' list, each paragraph a 'qas' list, each question a
-    string 'id' and an 'answers' list whose entries have a string 'text'.
-    """
-    for i, article in enumerate(articles_of(dataset, source)):
-        where = f"data[{i}]"
-        for j, paragraph in enumerate(_require_list(article, "paragraphs", where, source)):
-            p_where = f"{where}.paragraphs[{j}]"
-            for k, qa in enumerate(_require_list(paragraph, "qas", p_where, source)):
-                q_where = f"{p_where}.qas[{k}]"
-                if not isinstance(qa, dict):
-                    raise UserError(f"{source}: {q_where} is {_type_name(qa)}, not an object")
-                if not isinstance(qa.get("id"), str):
-                    what = "no 'id'" if "id" not in qa else f"an 'id' that is {_type_name(qa['id'])}"
-                    raise UserError(f"{source}: {q_where} has {what} (a question needs a string id)")
-                q_where = f"{q_where} (id {qa['id']})"
-                answers = _require_list(qa, "answers", q_where, source)
-                for m, answer in enumerate(answers):
-                    if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
-                        raise UserError(f"{source}: {q_where} answers[{m}] has no 'text' string")
-
-
-def iter_questions(dataset):
-    """Every question (qa) of a dataset, in file order."""
-    for article in articles_of(dataset):
-        for paragraph in article["paragraphs"]:
-            yield from paragraph["qas"]
-
-
 def check_predictions(predictions, source="predictions"):
     """Raise UserError unless predictions is an object mapping question ids to answer strings."""
     if not isinstance(predictions, dict):
         raise UserError(f"{source}: predictions must be a JSON object {{question id: answer text}}, "
-                        f"not {_type_name(predictions)}")
+                        f"not {type_name(predictions)}")
     for qid, answer in predictions.items():
         if not isinstance(answer, str):
-            raise UserError(f"{source}: the prediction for '{qid}' is {_type_name(answer)}, "
+            raise UserError(f"{source}: the prediction for '{qid}' is {type_name(answer)}, "
                             "not an answer string")
 
 
@@ -195,18 +135,11 @@ def check_na_probs(na_probs, source="na_probs"):
     """Raise UserError unless na_probs maps question ids to numbers."""
     if not isinstance(na_probs, dict):
         raise UserError(f"{source}: no-answer probabilities must be a JSON object "
-                        f"{{question id: probability}}, not {_type_name(na_probs)}")
+                        f"{{question id: probability}}, not {type_name(na_probs)}")
     for qid, prob in na_probs.items():
         if isinstance(prob, bool) or not isinstance(prob, (int, float)):
             raise UserError(f"{source}: the no-answer probability of '{qid}' is "
-                            f"{_type_name(prob)}, not a number")
-
-
-def is_v2(dataset):
-    """True for SQuAD v2.0 data: version "v2.0", or any question carrying 'is_impossible'."""
-    if isinstance(dataset, dict) and dataset.get("version") in V2_VERSIONS:
-        return True
-    return any("is_impossible" in qa for qa in iter_questions(dataset))
+                            f"{type_name(prob)}, not a number")
 
 
 # ------------------------------------------------------------------ v1.1
@@ -350,22 +283,6 @@ def evaluate_v2(dataset, predictions, na_probs=None, na_prob_thresh=1.0):
 
 # ------------------------------------------------------------------ files
 
-def read_json(path, what):
-    """A JSON file's content; UserError naming the file when it cannot be read or parsed."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{what} {path}: no such file") from None
-    except OSError as e:
-        raise UserError(f"{what} {path}: cannot read it ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{what} {path}: not JSON (not UTF-8 text)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{what} {path}: not JSON ({e.msg} at line {e.lineno} "
-                        f"column {e.colno})") from None
-
-
 def _renamed(error, old, new):
     """The same UserError with the message's leading source name replaced by the file's."""
     message = str(error)
@@ -385,7 +302,7 @@ def evaluate(data_file, pred_file, na_prob_file=None, na_prob_thresh=1.0):
              "na_probs": f"no-answer probability file {na_prob_file}"}
     if not isinstance(dataset, dict):
         raise UserError(f"data file {data_file}: not a SQuAD dataset: the top level is "
-                        f"{_type_name(dataset)}, not an object with a 'data' list")
+                        f"{type_name(dataset)}, not an object with a 'data' list")
     try:
         check_dataset(dataset, names["dataset"])
         predictions = read_json(pred_file, "predictions file")
@@ -419,31 +336,26 @@ def format_result(result):
 
 # ------------------------------------------------------------------ command line
 
-def _define_flags():
-    """The official v2.0 script's options (with underscore aliases) as absl flags."""
-    from absl import flags
-    flags.DEFINE_string("na-prob-file", None, "v2.0: model estimates of the probability of no "
-                        "answer, {question id: probability}.", short_name="n")
-    flags.DEFINE_float("na-prob-thresh", 1.0, "v2.0: predict \"\" where the no-answer "
-                       "probability exceeds this.", short_name="t")
-    flags.DEFINE_string("out-file", None, "Write the metrics JSON here instead of stdout.",
-                        short_name="o")
-    flags.DEFINE_alias("na_prob_file", "na-prob-file")
-    flags.DEFINE_alias("na_prob_thresh", "na-prob-thresh")
-    flags.DEFINE_alias("out_file", "out-file")
-    return flags.FLAGS
-
-
 def main(argv):
-    """CLI: evaluate DATA_FILE PRED_FILE and print the official JSON."""
-    from absl import flags
-    opts = flags.FLAGS
-    if len(argv) != 3:
+    """CLI: evaluate DATA_FILE PRED_FILE and print the official JSON (the official scripts'
+    options, with underscore aliases)."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m bert_tf.metrics.squad",
+                                     description="SQuAD v1.1 / v2.0 EM and F1, as the official scripts.")
+    parser.add_argument("files", nargs="*", metavar="DATA_FILE PRED_FILE")
+    parser.add_argument("--na-prob-file", "--na_prob_file", "-n", dest="na_prob_file",
+                        help="v2.0: model estimates of the probability of no answer, {question id: probability}.")
+    parser.add_argument("--na-prob-thresh", "--na_prob_thresh", "-t", dest="na_prob_thresh", type=float,
+                        default=1.0, help='v2.0: predict "" where the no-answer probability exceeds this.')
+    parser.add_argument("--out-file", "--out_file", "-o", dest="out_file",
+                        help="Write the metrics JSON here instead of stdout.")
+    opts = parser.parse_args(argv[1:])
+    if len(opts.files) != 2:
         raise UserError("usage: python -m bert_tf.metrics.squad DATA_FILE PRED_FILE "
                         "[--na-prob-file F] [--na-prob-thresh T] [--out-file F]")
-    result = evaluate(argv[1], argv[2], opts["na-prob-file"].value, opts["na-prob-thresh"].value)
-    if opts["out-file"].value:
-        with open(opts["out-file"].value, "w", encoding="utf-8") as f:
+    result = evaluate(*opts.files, opts.na_prob_file, opts.na_prob_thresh)
+    if opts.out_file:
+        with open(opts.out_file, "w", encoding="utf-8") as f:
             json.dump(result, f)
     else:
         print(format_result(result))
@@ -451,5 +363,4 @@ def main(argv):
 
 if __name__ == "__main__":
     from bert_tf import cli
-    _define_flags()
-    cli.run_main(main)
+    cli.run_argv(main)

@@ -1,20 +1,46 @@
-"""The pretraining task for the Estimator: masked LM + next sentence, Google's losses and
-evaluation metrics (masked-LM accuracy and mean loss, next-sentence accuracy and loss)."""
+"""The pretraining task: masked LM + next sentence on Google's records; Google's losses and
+evaluation metrics (masked-LM accuracy and mean loss, next-sentence accuracy and loss), and
+the serving outputs of a pretrained model (masked-LM logits at every position)."""
 
-import tensorflow as tf
-
-from bert_tf.estimator import EVAL, TRAIN, EstimatorSpec
-from bert_tf.heads import BertPretrainingModel, classification_loss, masked_lm_loss
+from bert_tf import records
+from bert_tf.estimator.spec import EVAL, TRAIN, EstimatorSpec
 
 
 class PretrainingTask:
-    def __init__(self, bert_config):
-        self.bert_config = bert_config
+    name = "pretraining"
+    needs_num_labels = False
 
-    def create_model(self, params):
+    def __init__(self, bert_config, max_seq_length=128, max_predictions_per_seq=20,
+                 use_v2_feature_names=False):
+        self.bert_config = bert_config
+        self.max_seq_length = max_seq_length
+        self.max_predictions_per_seq = max_predictions_per_seq
+        self.use_v2_feature_names = use_v2_feature_names
+
+    def create_model(self, params=None):
+        from bert_tf.heads import BertPretrainingModel
         return BertPretrainingModel(self.bert_config).build_for()
 
+    # ------------------------------------------------------------------ inputs
+    def parse(self, serialized, is_training=True):
+        return records.parse_pretraining(serialized, self.max_seq_length, self.max_predictions_per_seq,
+                                         self.use_v2_feature_names)
+
+    def check_files(self, files):
+        """Each file's first record has the schema of this task's settings (or a clear error)."""
+        from bert_tf import input_pipeline
+        input_pipeline.check_pretraining_files(files, self.max_seq_length, self.max_predictions_per_seq,
+                                               self.use_v2_feature_names)
+
+    def input_fn(self, files, batch_size, is_training, seed=12345, shard_by_record=False):
+        from bert_tf import input_pipeline
+        return input_pipeline.input_fn(files, self.parse, batch_size, is_training, seed, shard_by_record)
+
+    # ------------------------------------------------------------------ model
     def model_fn(self, model, features, mode, params):
+        import tensorflow as tf
+
+        from bert_tf.heads import classification_loss, masked_lm_loss
         out = model(features, training=mode == TRAIN)
         mlm_logits, nsp_logits = out["masked_lm_logits"], out["next_sentence_logits"]
         mlm_loss = masked_lm_loss(mlm_logits, features["masked_lm_ids"], features["masked_lm_weights"])
@@ -30,9 +56,22 @@ class PretrainingTask:
         }
         return spec
 
+    @staticmethod
+    def serving_outputs(model, features):
+        """`masked_lm_logits` [batch, seq, vocab] at every position (a client may mask any) and
+        `next_sentence_logits`."""
+        import tensorflow as tf
+        shape = tf.shape(features["input_ids"])
+        positions = tf.tile(tf.range(shape[1])[tf.newaxis], [shape[0], 1])
+        out = model(dict(features, masked_lm_positions=positions), training=False)
+        return {"masked_lm_logits": tf.reshape(out["masked_lm_logits"],
+                                               [shape[0], shape[1], model.config.vocab_size]),
+                "next_sentence_logits": out["next_sentence_logits"]}
+
 
 def pretraining_metrics(mlm_logits, nsp_logits, features):
     """name -> (total, count) per batch; the Estimator sums both over batches and divides."""
+    import tensorflow as tf
     ids = tf.reshape(features["masked_lm_ids"], [-1])
     weights = tf.reshape(tf.cast(features["masked_lm_weights"], tf.float32), [-1])
     per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=mlm_logits)

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import pytest
 
-from bert_tf import records
+from bert_tf import feature_cache, records
 from bert_tf.data import squad, squad_derive
 from bert_tf.errors import DataError, UserError
 from bert_tf.tokenization import FullTokenizer
@@ -408,12 +408,13 @@ def test_records_round_trip_and_cache(tmp_path):
     for training, data in ((True, edge_v2()), (False, EDGE)):
         examples = squad.read_squad_examples(data, training, True)
         features = squad.convert_examples_to_features(examples, tokenizer, 64, 16, 16, training)
-        path = squad.features_cache_path(str(tmp_path / "cache"), "train" if training else "eval",
-                                         64, 16, 16)
+        name = squad.cache_name("train" if training else "eval", 64, 16, 16)
+        path = str(tmp_path / "cache" / f"{name}.tf_record")
         assert path.endswith("train-seq64-stride16-query16.tf_record" if training
                              else "eval-seq64-stride16-query16.tf_record")
-        info = squad.write_features(iter(features), path, training, {"num_examples": len(examples)})
-        assert squad.read_features_metadata(path) == info
+        info = feature_cache.write(path, squad.serialized_features(iter(features), training),
+                                   {"num_examples": len(examples)})
+        assert feature_cache.read_metadata(path) == info
         assert info["num_features"] == len(features) and info["num_examples"] == len(examples)
         assert info["sha256"] == squad.features_fingerprint(features, training)
         batch = next(iter(tf.data.TFRecordDataset(path).batch(1000).map(
@@ -434,7 +435,7 @@ def test_records_round_trip_and_cache(tmp_path):
             assert batch[name].dtype == tf.int32
             np.testing.assert_array_equal(batch[name].numpy(), np.array(values), err_msg=name)
             np.testing.assert_array_equal(single[name].numpy(), np.array(values[0]), err_msg=name)
-    assert squad.read_features_metadata(str(tmp_path / "nothing.tf_record")) is None
+    assert feature_cache.read_metadata(str(tmp_path / "nothing.tf_record")) is None
     names = [f"{split}-seq64-stride16-query16.tf_record{ext}"
              for split in ("train", "eval") for ext in ("", ".json")]
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(names)

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bert_tf.config import preset  # noqa: E402
-from bert_tf.distribute.strategy import create_strategy  # noqa: E402
+from bert_tf.distribute import create_strategy  # noqa: E402
 from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig  # noqa: E402
 from bert_tf.estimator.estimator import TrainParams  # noqa: E402
 from bert_tf.heads import BertClassifierModel, classification_loss  # noqa: E402

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from bert_tf.config import preset
 from bert_tf.data import pretraining_job
-from bert_tf.distribute.strategy import InputContext, create_strategy
+from bert_tf.distribute import create_strategy
+from bert_tf.distribute.strategy import InputContext
 from bert_tf.errors import UserError
 from conftest import ROOT, UNCASED_VOCAB, need
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 from bert_tf import checkpoints, input_pipeline, optimization
 from bert_tf.config import preset
 from bert_tf.data import pretraining_job
-from bert_tf.distribute.strategy import LocalStrategy
+from bert_tf.distribute.local import LocalStrategy
 from bert_tf.errors import UserError
 from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig
 from bert_tf.estimator.estimator import TrainParams, _next_batches
@@ -38,9 +38,10 @@ def _params(steps, lr=1e-3, accumulation=1, batch=16, warmup=5, **kw):
     return {"global_batch_size": batch, "train": TrainParams(opt, num_accumulation_steps=accumulation, **kw)}
 
 
-def _estimator(tmp_path, steps, ipl=10, precision="fp32", config=None, task=None, **kw):
+def _estimator(tmp_path, steps, ipl=10, precision="fp32", config=None, task=None, init_checkpoint=None, **kw):
     config = config or preset("tiny", vocab_size=30522, max_position_embeddings=SEQ)
-    run = RunConfig(str(tmp_path), iterations_per_loop=ipl, save_checkpoints_steps=1000, log_every_n_steps=1)
+    run = RunConfig(str(tmp_path), iterations_per_loop=ipl, save_checkpoints_steps=1000, log_every_n_steps=1,
+                    init_checkpoint=init_checkpoint)
     return Estimator(task or PretrainingTask(config), run, _params(steps, **kw),
                      LocalStrategy("cpu", precision=precision))
 

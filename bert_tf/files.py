@@ -1,0 +1,30 @@
+"""Input files as the command line names them: comma-separated files and globs, or a folder.
+
+One expander for every script (create_pretraining_data.py, learn_vocab.py, run_pretraining.py),
+free of TensorFlow so the data scripts never load it.
+"""
+
+import glob
+import os
+
+from bert_tf.errors import DataError
+
+
+def expand(patterns=None, directory=None, flag="--input_file"):
+    """Comma-separated files and globs (in the order given, each glob sorted) and every file
+    of `directory` (sorted; sidecar `.json` and hidden files skipped) -> the files."""
+    files = []
+    for pattern in [p.strip() for p in (patterns or "").split(",") if p.strip()]:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matches = [m for m in matches if os.path.isfile(m)]
+        if not matches:
+            raise DataError(f"{flag}: nothing matches {pattern!r}")
+        files.extend(matches)
+    if directory:
+        if not os.path.isdir(directory):
+            raise DataError(f"{flag}: {directory} is not a directory")
+        names = sorted(n for n in os.listdir(directory) if not n.endswith(".json") and not n.startswith("."))
+        files.extend(p for p in (os.path.join(directory, n) for n in names) if os.path.isfile(p))
+    if not files:
+        raise DataError(f"{flag}: no input files given or found")
+    return files

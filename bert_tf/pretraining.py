@@ -1,0 +1,55 @@
+"""The pretraining procedure of run_pretraining.py: train on the records, then evaluate.
+
+`pretrain(settings)` checks the input files' schema against the settings before anything is
+built, trains to `--num_train_steps` (or pauses at `--stop_at_step`) resuming from the latest
+checkpoint in `--output_dir`, and evaluates masked-LM and next-sentence accuracy into
+eval_results.txt. The task (`bert_tf.tasks.pretraining`) owns the records and the model; this
+module only orders the steps.
+"""
+
+import os
+
+from bert_tf import files
+from bert_tf.errors import UserError
+from bert_tf.run import Run
+from bert_tf.settings import PretrainingSettings
+from bert_tf.tasks.pretraining import PretrainingTask
+
+
+def pretrain(settings: PretrainingSettings):
+    s = settings
+    if not s.do_train and not s.do_eval:
+        raise UserError("nothing to do: pass --do_train and/or --do_eval")
+    run = Run(s)
+    task = PretrainingTask(run.bert_config(s.max_seq_length), s.max_seq_length,
+                           s.max_predictions_per_seq, s.use_v2_feature_names)
+    train_files = None
+    if s.input_file or s.input_files_dir:
+        train_files = files.expand(s.input_file, s.input_files_dir)
+        task.check_files(train_files)
+    num_train_steps = s.num_train_steps if s.do_train else None
+    estimator = run.estimator(task, num_train_steps, s.num_warmup_steps)
+    if s.do_train:
+        if not train_files:
+            raise UserError("--do_train needs --input_file or --input_files_dir")
+        estimator.train(task.input_fn(train_files, run.micro_batch_size(), is_training=True, seed=s.seed,
+                                      shard_by_record=s.shard_by_record),
+                        min(s.stop_at_step or s.num_train_steps, s.num_train_steps))
+    if s.do_eval:
+        evaluate(run, task, estimator, train_files)
+
+
+def evaluate(run, task, estimator, train_files):
+    """Masked-LM and next-sentence accuracy and loss over `--max_eval_steps` batches."""
+    s = run.settings
+    eval_files = (files.expand(s.eval_file, s.eval_files_dir, "--eval_files_dir")
+                  if s.eval_file or s.eval_files_dir else train_files)
+    if not eval_files:
+        raise UserError("--do_eval needs --eval_files_dir, --eval_file or training input")
+    task.check_files(eval_files)
+    results = estimator.evaluate(task.input_fn(eval_files, s.eval_batch_size, is_training=False),
+                                 s.max_eval_steps)
+    if run.strategy.is_chief:
+        from bert_tf.estimator import hooks
+        hooks.write_eval_results(results, os.path.join(s.output_dir, "eval_results.txt"))
+    return results
