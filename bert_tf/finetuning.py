@@ -54,7 +54,7 @@ class FineTuning(Run):
                 continue
             predictions = self.predict(estimator, task, records[split], self.batch_size(split))
             if self.strategy.is_chief:
-                task.finish(self, split, data[split], predictions, int(estimator.global_step))
+                task.finish(self, split, data[split], predictions, estimator.step)
 
     # ------------------------------------------------------------------ schedule, batches
     def schedule(self, num_examples):
@@ -114,7 +114,7 @@ class FineTuning(Run):
                                        is_training, seed=self.settings.seed, shard_by_record=True)
 
     def train(self, estimator, task, files, num_train_steps):
-        estimator.train(self.input_fn(files, task, self.micro_batch_size(), is_training=True),
+        estimator.train(self.input_fn(files, task, self.worker_batch_size(), is_training=True),
                         num_train_steps)
 
     def predict(self, estimator, task, files, batch_size):

@@ -76,7 +76,9 @@ def define_runner_flags():
     flags.DEFINE_float("loss_scale", 0.0, "fp16 loss scaling: 0 dynamic, >= 1 static, -1 off.")
     flags.DEFINE_float("init_loss_scale", 2.0 ** 15, "Initial dynamic loss scale.")
     flags.DEFINE_bool("use_xla", False, "XLA-compile the forward/backward computation.")
-    flags.DEFINE_string("device", "cpu", "Device strategy: cpu, gpu, horovod, or one registered "
+    flags.DEFINE_string("device", "auto", "Device strategy: auto (the GPU when TensorFlow sees one, "
+                        "else the CPU), cpu, gpu, horovod, mirrored (tf.distribute over this host's "
+                        "GPUs), multiworker (tf.distribute over TF_CONFIG's workers), or one registered "
                         "under the bert_tf.devices entry point (see docs/devices.md).")
     flags.DEFINE_bool("horovod", False, "Multi-worker data parallelism with Horovod (launch with "
                       "horovodrun); same as --device=horovod.")
@@ -162,10 +164,10 @@ def _device():
     """--device, with NVIDIA's --horovod/--use_horovod and Ascend's --distributed folded in."""
     device = FLAGS.device
     if FLAGS.horovod or FLAGS.use_horovod:
-        if device not in ("cpu", "gpu", "horovod"):
+        if device not in ("auto", "cpu", "gpu", "horovod"):
             raise UserError(f"--horovod conflicts with --device={device}; give one of them")
         device = "horovod"
-    if FLAGS.distributed and device in ("cpu", "gpu"):
+    if FLAGS.distributed and device in ("auto", "cpu", "gpu"):
         device = "horovod"
     return device
 

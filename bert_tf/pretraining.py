@@ -32,7 +32,7 @@ def pretrain(settings: PretrainingSettings):
     if s.do_train:
         if not train_files:
             raise UserError("--do_train needs --input_file or --input_files_dir")
-        estimator.train(task.input_fn(train_files, run.micro_batch_size(), is_training=True, seed=s.seed,
+        estimator.train(task.input_fn(train_files, run.worker_batch_size(), is_training=True, seed=s.seed,
                                       shard_by_record=s.shard_by_record),
                         min(s.stop_at_step or s.num_train_steps, s.num_train_steps))
     if s.do_eval:

@@ -22,8 +22,9 @@ class Run:
         self.settings = settings
         self.strategy = create_strategy(settings.device, jit_compile=settings.use_xla,
                                         precision=settings.precision, options=settings.device_options)
-        logging.info("device: %s, %d replica(s), %s%s", self.strategy.name, self.strategy.num_replicas,
-                     self.strategy.precision, ", XLA" if settings.use_xla else "")
+        logging.info("device: %s; %d replica(s) in %d worker(s), %s%s", self.strategy.describe(),
+                     self.strategy.num_replicas, self.strategy.num_workers, self.strategy.precision,
+                     ", XLA" if settings.use_xla else "")
 
     def bert_config(self, max_seq_length):
         """The model's config, checked against the sequence length the run feeds it."""
@@ -33,21 +34,23 @@ class Run:
                             f"{config.max_position_embeddings} of {self.settings.bert_config_file}")
         return config
 
-    def micro_batch_size(self):
-        """The micro-batch each worker computes: global / (workers x accumulation steps)."""
+    def worker_batch_size(self):
+        """The batch this worker's input pipeline yields for one optimizer step: the global
+        batch over the workers. It must divide into the replicas' micro-batches: global /
+        (replicas x accumulation steps) sequences each; a worker with several devices cuts its
+        batch into one share per device, accumulation into k consecutive micro-batches."""
         s = self.settings
         if s.train_batch_size < 1:
             raise UserError(f"--train_batch_size={s.train_batch_size} must be at least 1 (the "
                             "global batch)")
         if s.num_accumulation_steps < 1:
             raise UserError(f"--num_accumulation_steps={s.num_accumulation_steps} must be at least 1")
-        workers = self.strategy.num_replicas
-        parts = workers * s.num_accumulation_steps
-        if s.train_batch_size % parts:
-            by = f"{workers} worker(s) x " if workers > 1 else ""
+        replicas = self.strategy.num_replicas
+        if s.train_batch_size % (replicas * s.num_accumulation_steps):
+            by = f"{replicas} replica(s) x " if replicas > 1 else ""
             raise UserError(f"--train_batch_size={s.train_batch_size} (the global batch) is not "
                             f"divisible by {by}--num_accumulation_steps={s.num_accumulation_steps}")
-        return s.train_batch_size // parts
+        return s.train_batch_size // self.strategy.num_workers
 
     def run_config(self):
         from bert_tf.estimator import RunConfig
@@ -65,7 +68,7 @@ class Run:
         from bert_tf.estimator.estimator import TrainParams
         from bert_tf.optimization import OptimizerConfig
         s = self.settings
-        self.micro_batch_size()  # the batch must divide over workers and micro-batches
+        self.worker_batch_size()  # the batch must divide over replicas and micro-batches
         workers = self.strategy.num_replicas if s.scale_lr_by_workers else 1
         optimizer = OptimizerConfig(
             optimizer_type=s.optimizer_type, learning_rate=s.learning_rate * workers,

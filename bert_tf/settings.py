@@ -20,7 +20,7 @@ class RunnerSettings:
     init_checkpoint: str = None
     seed: int = 12345
     # device
-    device: str = "cpu"
+    device: str = "auto"
     device_options: dict = dataclasses.field(default_factory=dict)
     precision: str = "fp32"
     use_xla: bool = False

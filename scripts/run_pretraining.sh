@@ -3,7 +3,8 @@
 # batch 128, 500000 steps, seq 128, 20 predictions, epsilon 1e-4); override by environment:
 #   DATA_DIR=data/ BERT_CONFIG=bert_config.json OUTPUT_DIR=model_dir scripts/run_pretraining.sh
 # Extra arguments are passed on to run_pretraining.py (e.g. --use_xla --amp).
-# WORKERS=N runs it on N Horovod workers (what scripts/run_pretraining_multi.sh N does).
+# WORKERS=N runs it on N Horovod workers (what scripts/run_pretraining_multi.sh N does);
+# DEVICE picks --device (scripts/run_pretraining_multiworker.sh sets multiworker).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
@@ -16,6 +17,7 @@ args=(--bert_config_file="$BERT_CONFIG" --input_files_dir="$DATA_DIR"
       --num_warmup_steps="${WARMUP:-10000}" --learning_rate="${LR:-1e-4}"
       --optimizer_type="${OPTIMIZER:-adamw}" --adam_epsilon="${EPSILON:-1e-4}"
       --iterations_per_loop="${ITERATIONS:-100}" --save_checkpoints_steps="${SAVE:-10000}")
+[ -n "${DEVICE:-}" ] && args+=(--device="$DEVICE")
 if [ -n "${WORKERS:-}" ]; then
   exec "$(dirname "$PY")/horovodrun" -np "$WORKERS" -H "${HOSTS:-localhost:$WORKERS}" "--${CONTROLLER:-gloo}" \
     "$PY" "$ROOT/run_pretraining.py" --horovod "${args[@]}" "$@"

@@ -17,9 +17,19 @@ def _horovod(**kwargs):
     return HorovodStrategy(**kwargs)
 
 
-_BUILTIN = {"cpu": lambda **kw: LocalStrategy("cpu", **kw),
+def _tf_distribute(kind):
+    def create(**kwargs):
+        from bert_tf.distribute.tf_distribute import TFDistributeStrategy
+        return TFDistributeStrategy.create(kind, **kwargs)
+    return create
+
+
+_BUILTIN = {"auto": lambda **kw: LocalStrategy("auto", **kw),
+            "cpu": lambda **kw: LocalStrategy("cpu", **kw),
             "gpu": lambda **kw: LocalStrategy("gpu", **kw),
-            "horovod": _horovod}
+            "horovod": _horovod,
+            "mirrored": _tf_distribute("mirrored"),
+            "multiworker": _tf_distribute("multiworker")}
 
 
 def available_devices():
@@ -29,7 +39,7 @@ def available_devices():
     return names
 
 
-def create_strategy(device="cpu", **kwargs):
+def create_strategy(device="auto", **kwargs):
     """The strategy registered under `device` (built in, or from an entry point).
 
     `kwargs` are the runner's settings every strategy takes (`jit_compile`, `precision`) and

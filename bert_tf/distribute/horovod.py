@@ -54,6 +54,11 @@ class HorovodStrategy(DeviceStrategy):
         if gpus:
             tf.config.set_visible_devices(gpus[self.local_rank % len(gpus)], "GPU")
 
+    def describe(self):
+        import tensorflow as tf
+        where = f"GPU (local rank {self.local_rank})" if tf.config.list_physical_devices("GPU") else "CPU"
+        return f"horovod, worker {self.rank} of {self.num_replicas} on its {where}"
+
     @property
     def num_replicas(self):
         return self.hvd.size()

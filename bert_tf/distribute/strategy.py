@@ -38,10 +38,21 @@ class InputContext:
 
 
 class DeviceStrategy:
-    """One process on one device: the base every strategy refines."""
+    """One process on one device: the base every strategy refines.
+
+    A training step is `update(anchor, apply, run(replica_step, distribute_batch(batch)))`:
+    `run` computes each replica's gradients (in its replica context), `reduce_gradients` and
+    `replica_mean` average them and the logs over the replicas there, and `update` applies
+    the averaged gradients to the (possibly mirrored) variables. On one device all of it is
+    a plain call; Horovod averages in `reduce_gradients`; a tf.distribute strategy
+    (`tf_distribute.py`) maps each hook onto its `run` / `all_reduce` / `extended.update`.
+    """
 
     name = "base"
     accepted_options = ()  # device-specific settings (--device_option key=value, Ascend's flags)
+    # Whether a loop's steps may run inside one compiled function on stacked batches (the
+    # Estimator's 10-steps-per-launch path): not where a step spans devices (tf.distribute).
+    compiles_whole_steps = True
 
     def __init__(self, jit_compile=False, precision="fp32", options=None):
         self.jit_compile = jit_compile
@@ -56,7 +67,14 @@ class DeviceStrategy:
     # identity and placement
     @property
     def num_replicas(self):
+        """Replicas that each compute a share of the global batch (devices, over all workers)."""
         return 1
+
+    @property
+    def num_workers(self):
+        """Processes, each with its own input pipeline (one replica each, unless a worker drives
+        several devices, as tf.distribute's MirroredStrategy does)."""
+        return self.num_replicas
 
     @property
     def rank(self):
@@ -70,17 +88,45 @@ class DeviceStrategy:
     def is_chief(self):
         return self.rank == 0
 
+    def describe(self):
+        """The device as the start-up log names it."""
+        return self.name
+
     def device_scope(self):
         import contextlib
         return contextlib.nullcontext()
 
+    def scope(self):
+        """Where the model's and the optimizer's variables are created and steps are traced."""
+        return self.device_scope()
+
     def input_context(self, sharded=True):
         """Which share of the input this worker reads (all of it when not `sharded`)."""
-        return InputContext(self.rank, self.num_replicas) if sharded else InputContext()
+        return InputContext(self.rank, self.num_workers) if sharded else InputContext()
+
+    # a training step
+    def distribute_batch(self, batch):
+        """This worker's batch -> each of its replicas' share (the rows in replica order)."""
+        return batch
+
+    def run(self, fn, args):
+        """`fn(*args)` in each replica's context; per-replica results."""
+        return fn(*args)
+
+    def update(self, anchor, fn, args):
+        """`fn(*args)` where the variables may be updated (in each device's update context
+        for mirrored variables; `anchor` is one of them); one device's result."""
+        return fn(*args)
 
     # collective operations (identity on one replica)
     def reduce_gradients(self, grads):
+        """Gradients averaged over the replicas (called in replica context, inside `run`)."""
         return grads
+
+    def replica_mean(self, values):
+        """Step logs averaged over the replicas inside the step (replica context); strategies
+        that average the logs on the host afterwards (`reduce_metrics`) leave them."""
+        return values
 
     def broadcast(self, variables):
         return None

@@ -59,17 +59,17 @@ class Estimator:
         self.task = task
         self.config = config
         self.params = params
-        self.strategy = strategy or LocalStrategy("cpu")
+        self.strategy = strategy or LocalStrategy()
         keras.utils.set_random_seed(config.seed)
         keras.mixed_precision.set_dtype_policy(self.strategy.dtype_policy())
         try:
-            with self.strategy.device_scope():
+            with self.strategy.scope():
                 self.model = task.create_model(params)
+                self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
         self.named_variables = self.model.tf1_weights()
         self.rng_states = self.model.rng_states()
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self._optimizer = None
         self._initialized = False
 
@@ -77,6 +77,11 @@ class Estimator:
     @property
     def train_params(self) -> TrainParams:
         return self.params["train"]
+
+    @property
+    def step(self):
+        """The global step as a Python int (also of a mirrored variable)."""
+        return int(self.global_step.numpy())
 
     def _checkpoint(self, **extra):
         return tf.train.Checkpoint(variables=dict(self.named_variables), rng=dict(self.rng_states),
@@ -92,7 +97,7 @@ class Estimator:
         path = path or self.latest_checkpoint()
         if path:
             self._checkpoint().read(path).expect_partial()
-            logging.info("restored %s (global step %d)", path, int(self.global_step))
+            logging.info("restored %s (global step %d)", path, self.step)
         elif self.config.init_checkpoint:
             self._init_from(self.config.init_checkpoint)
         else:
@@ -106,10 +111,16 @@ class Estimator:
 
     # ------------------------------------------------------------------ training
     def _grad_fn(self):
+        """(loss, logs, packed gradients) of one replica's batch, divided by the loss scale.
+
+        With accumulation the batch holds k micro-batches (k consecutive batches of the
+        input, in order): their gradients are summed in a loop inside the compiled function
+        and divided by k, so the step sees one batch and the reduction runs once."""
         params, variables = self.params, list(self.named_variables.values())
         pack = self._optimizer.pack
+        k = self.train_params.num_accumulation_steps
 
-        def grads(features, loss_scale):
+        def micro_batch(features, loss_scale):
             with tf.GradientTape() as tape:
                 spec = self.task.model_fn(self.model, features, TRAIN, params)
                 loss = tf.cast(spec.loss, tf.float32)
@@ -119,21 +130,42 @@ class Estimator:
                  for x, v in zip(g, variables)]
             return loss, dict(spec.logs, total_loss=loss), [x / loss_scale for x in pack(g)]
 
+        def grads(features, loss_scale):
+            if k == 1:
+                return micro_batch(features, loss_scale)
+            parts = tf.nest.map_structure(
+                lambda t: tf.reshape(t, tf.concat([[k, -1], tf.shape(t)[1:]], 0)), features)
+            loss, logs, total = micro_batch(tf.nest.map_structure(lambda t: t[0], parts), loss_scale)
+
+            def add(i, loss, logs, total):
+                more_loss, more_logs, more = micro_batch(tf.nest.map_structure(lambda t: t[i], parts),
+                                                         loss_scale)
+                return (i + 1, loss + more_loss, {n: logs[n] + more_logs[n] for n in logs},
+                        [a + b for a, b in zip(total, more)])
+
+            _, loss, logs, total = tf.while_loop(lambda i, *_: i < k, add, (1, loss, logs, total))
+            return (loss / float(k), {n: v / float(k) for n, v in logs.items()},
+                    [g / float(k) for g in total])
+
         return tf.function(grads, jit_compile=self.strategy.jit_compile)
 
     def _build_training(self):
         tp = self.train_params
-        self._optimizer = optimization.create_optimizer(self.named_variables, tp.optimizer)
-        fp16 = self.strategy.precision == "fp16" and tp.loss_scale != -1
-        initial = (tp.init_loss_scale if tp.loss_scale == 0 else tp.loss_scale) if fp16 else 1.0
-        self.loss_scale = tf.Variable(float(initial), trainable=False, name="loss_scale")
-        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
-        self.nonfinite_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite")
+        with self.strategy.scope():
+            self._optimizer = optimization.create_optimizer(self.named_variables, tp.optimizer)
+            fp16 = self.strategy.precision == "fp16" and tp.loss_scale != -1
+            initial = (tp.init_loss_scale if tp.loss_scale == 0 else tp.loss_scale) if fp16 else 1.0
+            self.loss_scale = tf.Variable(float(initial), trainable=False, name="loss_scale")
+            self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
+            self.nonfinite_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite")
         self._dynamic_scale = fp16 and tp.loss_scale == 0
         self._grads = self._grad_fn()
         apply_or_skip = self._apply_fn()
         jit = self.strategy.jit_compile
-        self._apply = tf.function(apply_or_skip, jit_compile=jit)
+        # Where a step spans devices, the update runs once per device (in its update context):
+        # a plain function, traced per device, not one compiled function shared by all.
+        self._apply = (tf.function(apply_or_skip, jit_compile=jit) if self.strategy.compiles_whole_steps
+                       else apply_or_skip)
         grads_fn = self._grads.python_function
 
         def fused(features, loss_scale):
@@ -143,33 +175,29 @@ class Estimator:
         self._fused_step = tf.function(fused, jit_compile=jit)
         self._launch = tf.function(self._launch_fn(), jit_compile=jit)
         self._loop = self._train_loop_fn()  # one trace for every train() call
-        if tp.num_accumulation_steps > 1:
-            self._accumulators = [tf.Variable(tf.zeros(shape), trainable=False)
-                                  for shape in self._optimizer.gradient_shapes]
+
+    def _replica_gradients(self, batch, loss_scale):
+        """In each replica's context: its gradients and logs, averaged over the replicas."""
+        _, logs, grads = self._grads(batch, loss_scale)
+        return self.strategy.replica_mean(logs), self.strategy.reduce_gradients(grads)
 
     def _step(self, iterator):
-        """One optimizer step (k micro-batches when accumulating); returns its logs.
+        """One optimizer step on one batch (k micro-batches when accumulating); its logs.
 
         On one replica without accumulation the whole step is one compiled function (one
-        XLA cluster with `use_xla`); otherwise gradients, their reduction through the
-        strategy (outside XLA: Horovod's allreduce has no XLA kernel) and the update are
-        three pieces.
+        XLA cluster with `use_xla`); otherwise the strategy runs the gradients on each
+        replica, reduces them there (outside XLA: Horovod's allreduce has no XLA kernel, nor
+        do tf.distribute's collectives) and applies them to the variables.
         """
-        k = self.train_params.num_accumulation_steps
-        if k == 1 and self.strategy.num_replicas == 1:
+        if self._whole_steps():
             return self._fused_step(next(iterator), self.loss_scale)
-        loss, logs, grads = self._grads(next(iterator), self.loss_scale)
-        if k > 1:
-            for acc, g in zip(self._accumulators, grads):
-                acc.assign(g)
-            for _ in tf.range(k - 1):
-                _, more_logs, more = self._grads(next(iterator), self.loss_scale)
-                for acc, g in zip(self._accumulators, more):
-                    acc.assign_add(g)
-                logs = {key: logs[key] + more_logs[key] for key in logs}
-            grads = [acc / float(k) for acc in self._accumulators]
-            logs = {key: value / float(k) for key, value in logs.items()}
-        return self._apply(self.strategy.reduce_gradients(grads), logs)
+        batch = self.strategy.distribute_batch(next(iterator))
+        logs, grads = self.strategy.run(self._replica_gradients, (batch, self.loss_scale))
+        return self.strategy.update(self.global_step, self._apply, (grads, logs))
+
+    def _whole_steps(self):
+        return (self.train_params.num_accumulation_steps == 1 and self.strategy.num_replicas == 1
+                and self.strategy.compiles_whole_steps)
 
     def _apply_fn(self):
         """Non-finite check, clipping, schedule, update (or skip) and loss-scale bookkeeping."""
@@ -205,10 +233,10 @@ class Estimator:
         return apply_or_skip
 
     def _steps_sink(self, element_spec):
-        """Whether the steps of a loop run inside the compiled step function: one replica
-        (Horovod's allreduce cannot be compiled), no accumulation, fixed-shape batches."""
-        return (self.train_params.num_accumulation_steps == 1 and self.strategy.num_replicas == 1
-                and all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(element_spec)))
+        """Whether the steps of a loop run inside the compiled step function: whole steps
+        (one replica, no accumulation) on fixed-shape batches."""
+        return self._whole_steps() and all(spec.shape.is_fully_defined()
+                                           for spec in tf.nest.flatten(element_spec))
 
     def _launch_fn(self):
         """`count` fused steps on `batches[:count]` (batches stacked on a new first axis) in
@@ -288,9 +316,9 @@ class Estimator:
         if manager.latest_checkpoint:
             _require_current_layout(manager.latest_checkpoint, self.rng_states)
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            input_state.restore(int(self.global_step))
+            input_state.restore(self.step)
             logging.info("resumed from %s at global step %d", manager.latest_checkpoint,
-                         int(self.global_step))
+                         self.step)
         elif cfg.init_checkpoint:
             self._init_from(cfg.init_checkpoint)
         self.strategy.broadcast(list(self.named_variables.values()) + self._optimizer.slots())
@@ -298,7 +326,7 @@ class Estimator:
         loop = self._loop
         batch = self.params.get("global_batch_size", 0)
         logger = hooks.LoopLogger(cfg.model_dir, self.strategy.is_chief, batch, cfg.save_summary_steps)
-        step = int(self.global_step)
+        step = self.step
         logger.start(step)
         last_logged = step
         while step < max_steps:
@@ -313,8 +341,8 @@ class Estimator:
                 raise UserError("the training input ran out before max_steps; repeat the "
                                 "dataset or lower --num_train_steps") from e
             logs = self.strategy.reduce_metrics({k: v.numpy() for k, v in logs.items()})
-            step = int(self.global_step)
-            hooks.check_finite(logs, int(self.nonfinite_streak), cfg.max_nonfinite_steps, step,
+            step = self.step
+            hooks.check_finite(logs, int(self.nonfinite_streak.numpy()), cfg.max_nonfinite_steps, step,
                                manager.latest_checkpoint)
             if step - last_logged >= cfg.log_every_n_steps or step >= max_steps:
                 logger.log(step, logs)
@@ -339,8 +367,8 @@ class Estimator:
 
         sums = {}
         if steps is not None:  # `steps` batches in all, shared by the workers
-            steps = -(-steps // self.strategy.num_replicas)
-        with self.strategy.device_scope():
+            steps = -(-steps // self.strategy.num_workers)
+        with self.strategy.scope():
             dataset = input_fn(params, self.strategy.input_context())
             for i, features in enumerate(dataset):
                 if steps is not None and i >= steps:
@@ -350,7 +378,7 @@ class Estimator:
                     sums[key] = (t + float(total), c + float(count))
         sums = self.strategy.reduce_metrics(sums)
         results = {k: (t / c if c else float("nan")) for k, (t, c) in sums.items()}
-        results["global_step"] = int(self.global_step)
+        results["global_step"] = self.step
         return results
 
     def predict(self, input_fn, checkpoint_path=None):
@@ -362,7 +390,7 @@ class Estimator:
         def predict_step(features):
             return self.task.model_fn(self.model, features, PREDICT, params).predictions
 
-        with self.strategy.device_scope():  # every worker predicts everything; the chief writes
+        with self.strategy.scope():  # every worker predicts everything; the chief writes
             for features in input_fn(params, self.strategy.input_context(sharded=False)):
                 out = {k: v.numpy() for k, v in predict_step(features).items()}
                 for i in range(len(next(iter(out.values())))):
@@ -405,7 +433,7 @@ class _InputState:
 
     def __init__(self, config, strategy, iterator):
         self.manager = None
-        if strategy.num_replicas > 1:
+        if strategy.num_workers > 1:
             self.rank = strategy.rank
             self.directory = os.path.join(config.model_dir, "input_state", f"rank_{strategy.rank}")
             self.manager = tf.train.CheckpointManager(

@@ -1,12 +1,18 @@
-"""A worker for the averaging test: trains a micro BERT classifier through the Estimator.
+"""A worker for the averaging tests: trains a micro BERT through the Estimator.
 
-Run alone (`--device=cpu`, batch 2b) or under `horovodrun -np 2` (`--device=horovod`, batch b
-per worker): each global batch holds the same 2b sentences of real text either way, worker r
-taking rows [r*b, (r+1)*b). Dropout is off and the loss is a mean over examples, so averaged
-gradients of two workers equal the gradient of the whole batch. Each worker writes its final
-weights to OUT/weights_rank{r}.npz.
+Run alone (`--device=cpu`, batch 2b), under `horovodrun -np 2` (`--device=horovod`), as one
+of two `--device=multiworker` processes (TF_CONFIG), or alone over two logical CPU devices
+(`--device=mirrored`): each global batch holds the same 2b examples of real text every way,
+worker (or device) r taking rows [r*b, (r+1)*b). Dropout is off and the loss is a mean over
+examples, so averaged gradients of two replicas equal the gradient of the whole batch. Each
+worker writes its final weights to OUT/weights_{device}_rank{r}.npz.
 
-  python averaging_worker.py OUT --device=cpu|horovod --global_batch=8
+`--task=pair`: a classifier of real sentences (the line's parity); `--task=pretraining`: the
+pretraining task on real records (RECORDS), every example with all its masked-LM weights 1,
+so the masked-LM loss, a mean over weighted predictions, is also a mean over examples.
+
+  python averaging_worker.py OUT --device=cpu|horovod|mirrored|multiworker --global_batch=8 \
+      [--task=pair|pretraining --records=FILE]
 """
 
 import argparse
@@ -28,9 +34,10 @@ from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig  # noqa
 from bert_tf.estimator.estimator import TrainParams  # noqa: E402
 from bert_tf.heads import BertClassifierModel, classification_loss  # noqa: E402
 from bert_tf.optimization import OptimizerConfig  # noqa: E402
+from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402
 from conftest import SHARED_DATA, UNCASED_VOCAB, simple_ids  # noqa: E402
 
-SEQ, STEPS = 32, 6
+SEQ, PRED, STEPS = 32, 5, 6
 
 
 class PairTask:
@@ -63,23 +70,43 @@ def input_fn_for(global_batch):
     return input_fn
 
 
+def pretraining_input_fn_for(global_batch, records, task):
+    """The records in file order, each global batch split by worker as `input_fn_for` does."""
+    def input_fn(params, ctx):
+        per_worker = global_batch // ctx.num_input_pipelines
+        start = ctx.input_pipeline_id * per_worker
+        dataset = tf.data.TFRecordDataset(records).take(global_batch * STEPS)
+        dataset = dataset.batch(global_batch, drop_remainder=True).map(task.parse)
+        dataset = dataset.map(lambda f: dict(f, masked_lm_weights=tf.ones_like(f["masked_lm_weights"])))
+        return dataset.map(lambda f: {k: v[start:start + per_worker] for k, v in f.items()}).repeat()
+    return input_fn
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--global_batch", type=int, default=8)
+    parser.add_argument("--task", default="pair", choices=["pair", "pretraining"])
+    parser.add_argument("--records")
     args = parser.parse_args()
-    config = preset("micro", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    strategy = create_strategy(args.device, jit_compile=True)
+    options = {"logical_devices": "2"} if args.device == "mirrored" else {}
+    strategy = create_strategy(args.device, jit_compile=True, options=options)
+    if args.task == "pair":
+        config = preset("micro", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        task, input_fn = PairTask(config), input_fn_for(args.global_batch)
+    else:
+        config = preset("micro", vocab_size=30522, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        task = PretrainingTask(config, SEQ, PRED)
+        input_fn = pretraining_input_fn_for(args.global_batch, args.records, task)
     optimizer = OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1).validate()
     params = {"global_batch_size": args.global_batch, "train": TrainParams(optimizer=optimizer)}
-    model_dir = os.path.join(args.out, f"model_{args.device}")
-    estimator = Estimator(PairTask(config), RunConfig(model_dir, iterations_per_loop=3,
-                                                      save_checkpoints_steps=3, log_every_n_steps=3),
-                          params, strategy)
-    estimator.train(input_fn_for(args.global_batch), STEPS)
+    model_dir = os.path.join(args.out, f"model_{args.task}_{args.device}")
+    estimator = Estimator(task, RunConfig(model_dir, iterations_per_loop=3, save_checkpoints_steps=3,
+                                          log_every_n_steps=3), params, strategy)
+    estimator.train(input_fn, STEPS)
     weights = {name: np.asarray(v) for name, v in estimator.named_variables.items()}
-    np.savez(os.path.join(args.out, f"weights_{args.device}_rank{strategy.rank}.npz"), **weights)
+    np.savez(os.path.join(args.out, f"weights_{args.task}_{args.device}_rank{strategy.rank}.npz"), **weights)
 
 
 if __name__ == "__main__":

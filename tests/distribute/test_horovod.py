@@ -42,9 +42,9 @@ def test_two_workers_average_like_one_worker_with_twice_the_batch(tmp_path):
     worker = str(HERE / "averaging_worker.py")
     run([sys.executable, worker, str(tmp_path), "--device=cpu", "--global_batch=8"])
     run(horovodrun("gloo", worker, str(tmp_path), "--device=horovod", "--global_batch=8"))
-    one = np.load(tmp_path / "weights_cpu_rank0.npz")
-    rank0 = np.load(tmp_path / "weights_horovod_rank0.npz")
-    rank1 = np.load(tmp_path / "weights_horovod_rank1.npz")
+    one = np.load(tmp_path / "weights_pair_cpu_rank0.npz")
+    rank0 = np.load(tmp_path / "weights_pair_horovod_rank0.npz")
+    rank1 = np.load(tmp_path / "weights_pair_horovod_rank1.npz")
     assert len(one.files) > 10
     for name in one.files:
         np.testing.assert_array_equal(rank0[name], rank1[name], err_msg=name)

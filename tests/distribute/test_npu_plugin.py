@@ -59,12 +59,35 @@ def test_pretraining_on_the_plugin_calls_every_hook(plugin_env, tmp_path):
     assert (tmp_path / "model" / "eval_results.txt").exists()
 
 
+def test_a_vendors_tf_distribute_strategy_plugs_in(plugin_env, tmp_path):
+    """--device=npu_mirrored: the plugin's own tf.distribute.MirroredStrategy behind the hook."""
+    from bert_tf.config import preset
+    from bert_tf.data import pretraining_job
+    pretraining_job.run(pretraining_job.JobOptions(
+        input_files=[str(need("pretrain_text/sample_text.txt"))], vocab_file=str(need(UNCASED_VOCAB)),
+        output_files=[str(tmp_path / "data.tfrecord")], max_seq_length=32, max_predictions_per_seq=5,
+        dupe_factor=2))
+    preset("micro", vocab_size=30522).to_json_file(tmp_path / "bert_config.json")
+    trace = tmp_path / "trace.jsonl"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_pretraining.py"), "--device=npu_mirrored",
+         f"--bert_config_file={tmp_path}/bert_config.json", f"--input_file={tmp_path}/data.tfrecord",
+         f"--output_dir={tmp_path}/model", "--do_train", "--max_seq_length=32", "--max_predictions_per_seq=5",
+         "--train_batch_size=4", "--num_train_steps=4", "--num_warmup_steps=1", "--iterations_per_loop=2"],
+        capture_output=True, text=True, env=dict(plugin_env, BERT_TF_NPU_TRACE=str(trace)), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "device: npu_mirrored over /job:localhost/replica:0/task:0/device:CPU:0" in result.stderr
+    assert {"hook": "mirrored", "devices": ["/cpu:0"]} in [json.loads(x) for x in trace.read_text().splitlines()]
+    assert (tmp_path / "model" / "model.ckpt-4.index").exists()
+
+
 def test_unknown_device_lists_the_plugin(plugin_env, tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "run_pretraining.py"), "--device=tpu",
                              f"--bert_config_file={need('bert_google/uncased_L-12_H-768_A-12/bert_config.json')}", f"--output_dir={tmp_path}", "--do_train"],
                             capture_output=True, text=True, env=plugin_env, timeout=300)
     assert result.returncode == 2
-    assert "--device=tpu is unknown; available: cpu, gpu, horovod, npu" in result.stderr
+    assert ("--device=tpu is unknown; available: auto, cpu, gpu, horovod, mirrored, multiworker, npu, "
+            "npu_mirrored") in result.stderr
 
 
 def test_precision_modes_map_to_policies(monkeypatch):

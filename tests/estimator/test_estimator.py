@@ -120,7 +120,7 @@ def test_accumulating_k_micro_batches_equals_one_k_times_larger_batch(tmp_path, 
     big.train(fixed_input(16), 4)
     small = _estimator(tmp_path / "small", 4, ipl=2, config=config, task=_ToyClassifier(config),
                        warmup=0, accumulation=4)
-    small.train(fixed_input(4), 4)
+    small.train(fixed_input(16), 4)  # the step's batch, cut by the Estimator into 4 micro-batches of 4
     a, b = _weights(big), _weights(small)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=2e-5, err_msg=name)

@@ -1,5 +1,5 @@
 """A reference NPU-like device for bert_tf, registered under the entry point `bert_tf.devices`
-as `npu`. It shows every hook a vendor's runtime fills in (see bert_tf's docs/devices.md):
+as `npu` (and `npu_mirrored`: a vendor's own tf.distribute strategy behind the same hook). It shows every hook a vendor's runtime fills in (see bert_tf's docs/devices.md):
 rank discovery from the Ascend environment, precision mode, loss scaling and clipping, loop
 sinking, placement, and collectives.
 """
@@ -199,3 +199,17 @@ def _trace(hook, **details):
 def create_strategy(**kwargs):
     """The entry point bert_tf calls for --device=npu."""
     return NpuStrategy(**kwargs)
+
+
+def create_mirrored_strategy(**kwargs):
+    """The entry point for --device=npu_mirrored: how a vendor that ships its own
+    `tf.distribute.Strategy` plugs it in. bert_tf's `TFDistributeStrategy` wraps any such
+    strategy (its scope, run, all-reduce and update); here a MirroredStrategy over the NPUs
+    TensorFlow sees as a PluggableDevice, or over the CPU when there is none."""
+    import tensorflow as tf
+
+    from bert_tf.distribute.tf_distribute import TFDistributeStrategy
+    npus = [d.name for d in tf.config.list_logical_devices("NPU")]
+    _trace("mirrored", devices=npus or ["/cpu:0"])
+    return TFDistributeStrategy(tf.distribute.MirroredStrategy(npus or ["/cpu:0"]), name="npu_mirrored",
+                                **kwargs)

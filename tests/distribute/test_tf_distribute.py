@@ -1,0 +1,168 @@
+"""tf.distribute behind the device hook, and --device=auto: mirrored over two logical CPUs
+and multiworker with two local processes (loopback only) end with the weights of one replica
+with the doubled batch, on pretraining and a classifier; a killed multiworker process fails
+the job within 60 s and a rerun resumes."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bert_tf.config import preset
+from bert_tf.data import pretraining_job
+from bert_tf.distribute import create_strategy, local
+from bert_tf.errors import UserError
+from conftest import ROOT, UNCASED_VOCAB, need
+
+HERE = pathlib.Path(__file__).resolve().parent
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+SEQ, PRED = 32, 5
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+# ---------------------------------------------------------------- --device=auto
+def test_auto_picks_the_gpu_when_tensorflow_sees_one(monkeypatch):
+    assert local.choose_device([]) == "cpu"
+    assert local.choose_device(["PhysicalDevice(name='/physical_device:GPU:0')"]) == "gpu"
+    monkeypatch.setattr(local, "visible_gpus", lambda: ["GPU:0"])
+    stubbed = local.LocalStrategy("auto")
+    assert stubbed.device_type == "gpu" and "a GPU is visible" in stubbed.describe()
+    monkeypatch.undo()
+    here = create_strategy("auto")  # this machine has no GPU
+    assert here.device_type == "cpu" and here.describe() == "cpu (auto: no GPU visible)"
+
+
+def test_bad_tf_distribute_settings_are_clear(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(UserError, match="--device=multiworker needs TF_CONFIG"):
+        create_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+    with pytest.raises(UserError, match="TF_CONFIG is not a cluster spec"):
+        create_strategy("multiworker")
+    with pytest.raises(UserError, match="logical_devices=0: a positive count"):
+        create_strategy("mirrored", options={"logical_devices": "0"})
+    with pytest.raises(UserError, match="--device=mirrored does not take nccl"):
+        create_strategy("mirrored", options={"nccl": "1"})
+
+
+# ---------------------------------------------------------------- averaging
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("records") / "data.tfrecord"
+    pretraining_job.run(pretraining_job.JobOptions(
+        input_files=[str(need("pretrain_text/gutenberg_nltk/austen-persuasion.txt"))],
+        vocab_file=str(need(UNCASED_VOCAB)), output_files=[str(out)], max_seq_length=SEQ,
+        max_predictions_per_seq=PRED, dupe_factor=1))
+    return out
+
+
+def worker(out, device, task, records, env=ENV):
+    cmd = [sys.executable, str(HERE / "averaging_worker.py"), str(out), f"--device={device}",
+           "--global_batch=8", f"--task={task}", f"--records={records}"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def finish(proc, timeout=300):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+
+
+@pytest.mark.parametrize("task", ["pair", "pretraining"])
+def test_mirrored_and_multiworker_average_like_one_replica_with_twice_the_batch(tmp_path, records, task):
+    need("pretrain_text/sample_text.txt")
+    finish(worker(tmp_path, "cpu", task, records))
+    finish(worker(tmp_path, "mirrored", task, records))
+    ports = free_ports(2)
+    procs = [worker(tmp_path, "multiworker", task, records, dict(ENV, TF_CONFIG=tf_config(ports, i)))
+             for i in range(2)]
+    for proc in procs:
+        finish(proc)
+    one = np.load(tmp_path / f"weights_{task}_cpu_rank0.npz")
+    assert len(one.files) > 10
+    runs = {name: np.load(tmp_path / f"weights_{task}_{name}.npz")
+            for name in ("mirrored_rank0", "multiworker_rank0", "multiworker_rank1")}
+    for name in one.files:
+        np.testing.assert_array_equal(runs["multiworker_rank0"][name], runs["multiworker_rank1"][name],
+                                      err_msg=name)
+        for run_name, weights in runs.items():
+            np.testing.assert_allclose(weights[name], one[name], atol=1e-5, err_msg=f"{run_name} {name}")
+
+
+# ---------------------------------------------------------------- faults
+def test_killed_multiworker_process_fails_the_job_and_a_rerun_resumes(records, tmp_path):
+    preset("tiny", vocab_size=30522, max_position_embeddings=SEQ).to_json_file(tmp_path / "bert_config.json")
+    data = tmp_path / "data"
+    data.mkdir()
+    os.symlink(records, data / "a.tfrecord")
+    os.symlink(records, data / "b.tfrecord")
+    model_dir = tmp_path / "model"
+
+    def launcher(stop_at):
+        env = dict(ENV, DATA_DIR=str(data), BERT_CONFIG=str(tmp_path / "bert_config.json"),
+                   OUTPUT_DIR=str(model_dir), BATCH="8", SEQ=str(SEQ), PRED=str(PRED), STEPS="400",
+                   WARMUP="2", ITERATIONS="5", SAVE="10", PY=sys.executable, PORT=str(free_ports(1)[0]))
+        return [["bash", str(ROOT / "scripts" / "run_pretraining_multiworker.sh"), "2",
+                 f"--stop_at_step={stop_at}", "--max_eval_steps=2"], env]
+
+    cmd, env = launcher(400)
+    with open(tmp_path / "log.txt", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.time() + 300
+        while not (model_dir / "model.ckpt-10.index").exists() and time.time() < deadline:
+            assert proc.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]
+            time.sleep(0.1)
+        pid = _worker_pid(1)
+        assert pid, "worker 1 not found"
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        try:
+            returncode = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("the job hung for 60 s after a worker was killed")
+    assert returncode != 0 and time.time() - killed_at < 60, (tmp_path / "log.txt").read_text()[-3000:]
+    import tensorflow as tf
+    last = tf.train.latest_checkpoint(str(model_dir))
+    step = int(last.rsplit("-", 1)[1])
+    cmd, env = launcher(step + 10)
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert f"resumed from {last}" in result.stdout + result.stderr
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith(f"model.ckpt-{step + 10}")
+
+
+def _worker_pid(index):
+    """The run_pretraining.py process whose TF_CONFIG names task `index`."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = pathlib.Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if (any(b"run_pretraining.py" in part for part in cmdline) and b"python" in cmdline[0]
+                and f'"index": {index}}}'.encode() in environ):
+            return int(pid)
+    return None
