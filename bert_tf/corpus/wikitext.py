@@ -23,7 +23,7 @@ that matches nested braces, no parser objects):
 import html
 import re
 
-FORMULA = "\ue000"  # a private-use character: marks where a formula was removed
+from bert_tf.corpus.sentences import FORMULA, join_lines
 
 CANONICAL_DROPPED_NAMESPACES = ("file", "image", "media", "category")
 
@@ -267,10 +267,10 @@ def paragraphs(wikitext, rules):
     for line in text.split("\n"):
         if not line.strip() or _DROPPED_LINE.match(line):
             if current:
-                result.append(" ".join(current))
+                result.append(join_lines(current))
                 current = []
             continue
-        current.append(line.strip())
+        current.append(line)
     if current:
-        result.append(" ".join(current))
+        result.append(join_lines(current))
     return [p for p in (clean_inline(p) for p in result) if p and is_prose(p)]
