@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from bert_tf.errors import DataError
 
 RAW_CHUNK = 1 << 16
-FEED = 1 << 16
+FEED = 1 << 14
 BZ2_MAGIC = b"BZh"
 BZ2_END_OF_STREAM = 0x177245385090
 DROPPED_LINK_NAMESPACES = (-2, 6, 14)  # Media, File, Category
@@ -77,7 +77,7 @@ class DumpReader:
             if f.read(3) != BZ2_MAGIC:
                 f.seek(0)
                 consumed = 0
-                while chunk := f.read(RAW_CHUNK):
+                while chunk := f.read(FEED):
                     consumed += len(chunk)
                     yield chunk, consumed / self.size
                 return
@@ -110,9 +110,10 @@ class DumpReader:
     # ------------------------------------------------------------------ XML
     def pages(self):
         parser = ET.XMLPullParser(events=("start", "end"))
-        count, self._root = 0, None
+        count, fed, self._root = 0, 0, None
         try:
             for piece, position in self._raw_pieces():
+                fed += len(piece.strip())
                 parser.feed(piece)
                 for page in self._events(parser, position):
                     count += 1
@@ -122,6 +123,8 @@ class DumpReader:
                 count += 1
                 yield page
         except ET.ParseError as e:
+            if not fed:
+                raise DataError(f"{self.path}: the dump is empty (no XML in it)") from e
             if self._root is None:
                 raise DataError(f"{self.path}: not a MediaWiki XML dump (it is not XML: {e})") from e
             raise DataError(f"{self.path}: the XML breaks off after {count} pages ({e}): the file "
@@ -173,9 +176,10 @@ class DumpReader:
         a MediaWiki dump, a dump without a single page."""
         if os.path.getsize(self.path) == 0:
             raise DataError(f"{self.path}: the dump is empty (0 bytes)")
+        pages = self.pages()
+        if next(pages, None) is None:
+            raise DataError(f"{self.path}: the dump has no <page> in it")
+        pages.close()
         if is_bz2(self.path):
             check_bz2_end(self.path)
-        for _ in self.pages():
-            return
-        raise DataError(f"{self.path}: the dump has no <page> in it")
 

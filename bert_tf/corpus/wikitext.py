@@ -240,11 +240,10 @@ def clean_inline(text):
         if "<" in text:  # &lt;ref&gt; written as an escape in the wikitext
             text = _SELF_CLOSED.sub("", _DROPPED_ELEMENT.sub("", text))
     text = _ZERO_WIDTH.sub("", text)
-    text = _SPACES.sub(" ", text)
     if "(" in text or "[" in text:
         text = _OPEN_PAREN_JUNK.sub("(", _EMPTY_PARENS.sub("", text))
         text = _JUNK_BEFORE_CLOSE.sub(")", text)
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip()
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACES.sub(" ", text)).strip()
 
 
 def is_prose(paragraph):
