@@ -55,6 +55,20 @@ def check_bz2_end(path):
                     "truncated (an interrupted download?); fetch it again")
 
 
+def check_xml_end(path):
+    """An uncompressed dump ends with </mediawiki> (in its own encoding): checked before any
+    work, like check_bz2_end."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(2)
+        f.seek(max(0, size - 64))
+        tail = f.read()
+    encoding = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(head, "utf-8")
+    if "</mediawiki>" not in tail.decode(encoding, "ignore"):
+        raise DataError(f"{path}: the XML does not end with </mediawiki>: the file is truncated "
+                        "(an interrupted download or copy?); fetch it again")
+
+
 def _local(tag):
     return tag.rpartition("}")[2]
 
@@ -172,8 +186,8 @@ class DumpReader:
                     position=position)
 
     def check(self):
-        """Fail early, before anything is written: a bz2 file cut short, a file that is not
-        a MediaWiki dump, a dump without a single page."""
+        """Fail early, before anything is written: a file that is not a MediaWiki dump, a dump
+        without a single page, a dump cut short."""
         if os.path.getsize(self.path) == 0:
             raise DataError(f"{self.path}: the dump is empty (0 bytes)")
         pages = self.pages()
@@ -182,4 +196,6 @@ class DumpReader:
         pages.close()
         if is_bz2(self.path):
             check_bz2_end(self.path)
+        else:
+            check_xml_end(self.path)
 

@@ -21,6 +21,7 @@ import sentencex
 FORMULA = "\ue000"  # a private-use character: marks where the cleaner removed a formula
 LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z]{2,8})?")
 _NEWLINES = re.compile(r"\s*\n\s*")
+SPACES = re.compile(r"[ \t\u00a0\u2009\u200a\u202f\u3000]+")  # runs of spaces, odd ones too
 _WORD = re.compile(r"\w")
 _LETTER = re.compile(r"[^\W\d_]")
 

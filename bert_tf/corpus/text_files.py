@@ -10,9 +10,7 @@ Undecodable bytes are dropped, as Google's reader does.
 import os
 import re
 
-from bert_tf.corpus.sentences import join_lines
-
-_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+from bert_tf.corpus.sentences import SPACES, join_lines
 
 
 def paragraphs(text, layout):
@@ -21,7 +19,7 @@ def paragraphs(text, layout):
         blocks = [text]
     else:
         blocks = re.split(r"\n\s*\n", text)
-    return [p for p in (_SPACES.sub(" ", join_lines(block.splitlines())) for block in blocks) if p]
+    return [p for p in (SPACES.sub(" ", join_lines(block.splitlines())) for block in blocks) if p]
 
 
 def documents(path, layout):

@@ -23,7 +23,7 @@ that matches nested braces, no parser objects):
 import html
 import re
 
-from bert_tf.corpus.sentences import FORMULA, join_lines
+from bert_tf.corpus.sentences import FORMULA, SPACES, join_lines
 
 CANONICAL_DROPPED_NAMESPACES = ("file", "image", "media", "category")
 
@@ -43,7 +43,6 @@ _QUOTES = re.compile(r"'{2,}")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*\b[^<>]*>")
 _BR = re.compile(r"<br\s*/?>", re.I)
 _MAGIC_WORD = re.compile(r"__[A-Z]+__")
-_SPACES = re.compile(r"[ \t\u00a0\u2009\u200a\u202f\u3000]+")
 _EMPTY_PARENS = re.compile(r"\(\s*(?:[,;:]\s*)*\)|\[\s*\]")
 _OPEN_PAREN_JUNK = re.compile(r"\(\s*[,;:]\s*")
 _JUNK_BEFORE_CLOSE = re.compile(r"\s*[,;:]\s*\)")
@@ -243,7 +242,7 @@ def clean_inline(text):
     if "(" in text or "[" in text:
         text = _OPEN_PAREN_JUNK.sub("(", _EMPTY_PARENS.sub("", text))
         text = _JUNK_BEFORE_CLOSE.sub(")", text)
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACES.sub(" ", text)).strip()
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", SPACES.sub(" ", text)).strip()
 
 
 def is_prose(paragraph):

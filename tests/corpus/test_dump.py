@@ -97,9 +97,14 @@ def test_truncated_bz2_is_refused_before_reading(tmp_path):
         list(dump.DumpReader(str(path)).pages())
 
 
-def test_truncated_xml_breaks_off_with_a_message(tmp_path):
-    xml = dump_xml(PAGES).encode()
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_truncated_xml_is_refused_before_reading(tmp_path, encoding):
+    xml = dump_xml(PAGES).encode(encoding)
     path = tmp_path / "cut.xml"
     path.write_bytes(xml[:len(xml) // 2])
-    with pytest.raises(DataError, match="XML breaks off after .* pages"):
+    with pytest.raises(DataError, match="does not end with </mediawiki>: the file is truncated"):
+        dump.DumpReader(str(path)).check()
+    with pytest.raises(DataError, match="XML breaks off after .* pages"):  # and if read anyway
         list(dump.DumpReader(str(path)).pages())
+    path.write_bytes(xml)
+    dump.DumpReader(str(path)).check()
