@@ -100,7 +100,7 @@ def main():
             chars = sum(map(len, paragraphs))
             rounds = args.rounds if "pysbd" not in name else 1  # pysbd takes minutes a round
             seconds, count = timed(split, paragraphs, rounds)
-            hard = " | ".join(s.strip() for s in split(HARD[language]))
+            hard = " ‖ ".join(s.strip() for s in split(HARD[language]))
             print(f"| {name} | {language} | {chars / 1e6 / seconds:.2f} | {count:,} | {hard} |", flush=True)
 
 

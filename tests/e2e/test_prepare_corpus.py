@@ -183,3 +183,8 @@ def test_bad_inputs_one_line_exit_2_nothing_written(tmp_path):
         assert re.search(message, errors[0]), (message, errors[0])
         leftover = [n for n in os.listdir(out) if not n.startswith(".")] if out.exists() else []
         assert leftover == [], (flags, leftover)
+
+
+def test_the_script_imports_no_tensorflow():
+    code = "import sys, prepare_corpus; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
