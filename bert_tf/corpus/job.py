@@ -190,18 +190,13 @@ def _results(batches, num_workers):
 
 
 def _write(options, found, names, run_fingerprint, done):
-    writer = shards.ShardWriter(options.output_dir, names, run_fingerprint, done)
     progress = Progress(sum(s.size for s in found), len(names))
-    try:
+    with shards.ShardWriter(options.output_dir, names, run_fingerprint, done) as writer:
         for results, position in _results(_batches(found, options, done), options.num_workers):
             for shard, title, status, found_sentences in results:
                 writer.add(shard, title, status, found_sentences)
                 progress.count(status, found_sentences)
             progress.report(position, len(writer.states))
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
     progress.report(1.0, len(writer.states), force=True)
     return writer
 
@@ -246,7 +241,7 @@ def run(options):
     names = shards.shard_names(options.output_dir, options.num_output_shards)
     run_fingerprint = shards.fingerprint(settings_of(options, found))
     done = shards.finished_shards(options.output_dir, names, run_fingerprint)
-    shards.remove_stale_temporaries(names)
+    shards.remove_unfinished(options.output_dir, names, done)
     if done:
         logging.info("resuming: %d of %d shards are finished and kept", len(done), len(names))
     start = time.time()

@@ -72,15 +72,22 @@ def finished_shards(output_dir, names, run_fingerprint):
     return done
 
 
-def remove_stale_temporaries(names):
-    """Temporary files a killed run left behind (atomic.temporary_name of our shard names)."""
-    for name in names:
-        for stale in glob.glob(glob.escape(name) + ".tmp*"):
-            os.remove(stale)
+def remove_unfinished(output_dir, names, done):
+    """What a killed or different earlier run left of the shards this run will write: their
+    temporary files (atomic.temporary_name), and finished shards made with other settings,
+    so that the folder never mixes runs."""
+    for index, name in enumerate(names):
+        stale = glob.glob(glob.escape(name) + ".tmp*")
+        if index not in done:
+            stale += [name, _state_path(output_dir, name)]
+        for path in stale:
+            if os.path.exists(path):
+                os.remove(path)
 
 
 class ShardWriter:
-    """Takes results in input order and writes each unfinished shard whole, in order."""
+    """Takes results in input order and writes each unfinished shard whole, in order; a
+    context manager (see __exit__)."""
 
     def __init__(self, output_dir, names, run_fingerprint, done):
         self.output_dir, self.names, self.fingerprint, self.done = output_dir, names, run_fingerprint, done
@@ -129,7 +136,14 @@ class ShardWriter:
         if self._file is not None:
             self._finish()
 
-    def abort(self):
-        """Drop the shard being written (its temporary file goes; finished shards stay)."""
-        self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        self._file = None
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        """On success every shard is finished; on an error the shard being written is dropped
+        (its temporary file removed) and the finished ones stay for the rerun."""
+        if error[0] is None:
+            self.close()
+        else:
+            self._stack.__exit__(*error)
+        return False

@@ -141,3 +141,21 @@ def test_bad_flags(tmp_path, small_dump, flags, message):
         job.run(options(tmp_path, [small_dump], **flags))
     assert message in str(error.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failure_mid_run_leaves_finished_shards_and_no_temporary(tmp_path, small_dump, monkeypatch):
+    real, calls = job.documents.clean_batch, []
+
+    def failing(batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise DataError("boom")
+        return real(batch)
+    monkeypatch.setattr(job, "BATCH_ITEMS", 4)
+    monkeypatch.setattr(job.documents, "clean_batch", failing)
+    with pytest.raises(DataError, match="boom"):
+        job.run(options(tmp_path, [small_dump]))
+    out = tmp_path / "out"
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == ["part-00000-of-00004.txt"]
+    monkeypatch.setattr(job.documents, "clean_batch", real)
+    assert job.run(options(tmp_path, [small_dump]))["shards_resumed"] == 1
