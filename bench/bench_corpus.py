@@ -151,7 +151,7 @@ def main():
                        "leftover_by_kind": {k: v for k, v in found.items() if v}}
                 rows.append(row)
                 print(json.dumps(row, ensure_ascii=False), flush=True)
-    print(f"\n| tool | dump | s | MB XML/s | peak MB | articles | characters kept | leftover markup |")
+    print("\n| tool | dump | s | MB XML/s | peak MB | articles | characters kept | leftover markup |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['tool']} | {r['repeats']}x ({r['xml_mb']} MB) | {r['seconds']} | {r['xml_mb_per_s']} "

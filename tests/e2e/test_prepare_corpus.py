@@ -70,7 +70,8 @@ def test_english_dump_counts_and_every_title_in_the_summary(english):
     assert 100 <= summary["sentences_per_document"] <= 300
     assert 80 <= summary["characters"] / summary["sentences"] <= 200
     assert [s["file"] for s in summary["shards"]] == [f"part-0000{i}-of-00004.txt" for i in range(4)]
-    assert min(s["characters"] for s in summary["shards"]) > 0.4 * max(s["characters"] for s in summary["shards"])
+    sizes = [s["characters"] for s in summary["shards"]]
+    assert min(sizes) > 0.4 * max(sizes)  # even by input bytes: measured 503k-764k characters
     assert "ETA" in log and "of the input" in log
 
 

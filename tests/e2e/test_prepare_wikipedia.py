@@ -33,7 +33,8 @@ def test_pipeline_records_train(tmp_path):
     preset("micro", vocab_size=30522, max_position_embeddings=128).to_json_file(tmp_path / "bert_config.json")
     model = tmp_path / "model"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "run_pretraining.py"), f"--bert_config_file={tmp_path / 'bert_config.json'}",
+        [sys.executable, str(ROOT / "run_pretraining.py"),
+         f"--bert_config_file={tmp_path / 'bert_config.json'}",
          f"--input_files_dir={out / 'phase1_seq128'}", f"--output_dir={model}", "--do_train",
          "--max_seq_length=128", "--max_predictions_per_seq=20", "--train_batch_size=8",
          "--num_train_steps=4", "--num_warmup_steps=1", "--learning_rate=1e-3", "--iterations_per_loop=2",
