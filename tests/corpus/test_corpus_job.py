@@ -161,3 +161,19 @@ def test_a_failure_mid_run_leaves_finished_shards_and_no_temporary(tmp_path, sma
     assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == ["part-00000-of-00004.txt"]
     monkeypatch.setattr(job.documents, "clean_batch", real)
     assert job.run(options(tmp_path, [small_dump]))["shards_resumed"] == 1
+
+
+def test_batches_in_flight_are_bounded():
+    """Memory does not grow with the input: the reader runs at most IN_FLIGHT_PER_WORKER
+    batches per worker ahead of what has been written."""
+    pulled, lags = [0], []
+
+    def batches():
+        for index in range(40):
+            pulled[0] += 1
+            yield (job.documents.Rules(), (), [("text", 0, f"t{index}", "A sentence here.")]), index / 40
+
+    for done, (results, _) in enumerate(job._results(batches(), num_workers=2), 1):
+        assert len(results) == 1
+        lags.append(pulled[0] - done)
+    assert len(lags) == 40 and max(lags) <= job.IN_FLIGHT_PER_WORKER * 2
