@@ -10,12 +10,18 @@ import os
 from bert_tf.errors import DataError
 
 
-def expand(patterns=None, directory=None, flag="--input_file"):
+def expand(patterns=None, directory=None, flag="--input_file", folder_suffix=None):
     """Comma-separated files and globs (in the order given, each glob sorted) and every file
-    of `directory` (sorted; sidecar `.json` and hidden files skipped) -> the files."""
+    of `directory` (sorted; sidecar `.json` and hidden files skipped) -> the files. With
+    `folder_suffix`, a folder in the comma list stands for its files with that suffix."""
     files = []
     for pattern in [p.strip() for p in (patterns or "").split(",") if p.strip()]:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if folder_suffix and os.path.isdir(pattern):
+            matches = sorted(os.path.join(pattern, n) for n in os.listdir(pattern) if n.endswith(folder_suffix))
+            if not matches:
+                raise DataError(f"{flag}: the folder {pattern} holds no {folder_suffix} files")
+        else:
+            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         matches = [m for m in matches if os.path.isfile(m)]
         if not matches:
             raise DataError(f"{flag}: nothing matches {pattern!r}")

@@ -6,9 +6,9 @@ Every input is checked before any work starts (see dump.DumpReader.check).
 """
 
 import dataclasses
-import glob
 import os
 
+from bert_tf import files
 from bert_tf.corpus import dump
 from bert_tf.errors import DataError
 
@@ -20,19 +20,6 @@ class Source:
     path: str
     kind: str  # "dump" or "text"
     size: int
-
-
-def _expand_one(pattern):
-    if os.path.isdir(pattern):
-        files = sorted(os.path.join(pattern, f) for f in os.listdir(pattern) if f.endswith(".txt"))
-        if not files:
-            raise DataError(f"--input_file: the folder {pattern} holds no .txt files")
-        return files
-    matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-    matches = [m for m in matches if os.path.isfile(m)]
-    if not matches:
-        raise DataError(f"--input_file: nothing matches {pattern!r}")
-    return matches
 
 
 def kind_of(path):
@@ -48,11 +35,9 @@ def kind_of(path):
 
 def expand(patterns):
     """Comma-separated files, globs and folders -> checked Sources, in the order given."""
-    paths = []
-    for pattern in [p.strip() for p in (patterns or "").split(",") if p.strip()]:
-        paths.extend(_expand_one(pattern))
-    if not paths:
+    if not (patterns or "").strip(","):
         raise DataError("--input_file is empty: give dumps (.xml, .xml.bz2), text files or folders")
+    paths = files.expand(patterns, folder_suffix=".txt")
     sources = []
     for path in paths:
         try:
