@@ -7,10 +7,12 @@
       --vocab_file=vocab.txt --output_dir=data/ --num_output_shards=16
 """
 
+import os
+
 import bert_tf  # noqa: F401  (first: environment for TensorFlow)
 from absl import flags
 
-from bert_tf import cli
+from bert_tf import atomic, cli
 from bert_tf.errors import UserError
 from bert_tf.data import pretraining_job
 from bert_tf.flags import FLAGS, define_pretraining_data_flags
@@ -26,12 +28,16 @@ def options_from_flags():
     if bool(FLAGS.output_file) == bool(FLAGS.output_dir):
         raise UserError("give exactly one of --output_file (comma list) or --output_dir")
     if FLAGS.output_dir:
+        if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
+            raise UserError(f"--output_dir={FLAGS.output_dir} is a file; give a folder")
         if FLAGS.num_output_shards < 1:
             raise UserError(f"--num_output_shards={FLAGS.num_output_shards} must be at least 1")
         outputs = pretraining_job.shard_names(FLAGS.output_dir, FLAGS.num_output_shards,
                                               FLAGS.gzip_compress)
     else:
         outputs = [f for f in FLAGS.output_file.split(",") if f]
+        for path in outputs:  # before the corpus is read
+            atomic.check_output_file(path, f"--output_file={path}")
     if FLAGS.mode == "parallel" and FLAGS.output_file and len(outputs) < FLAGS.num_workers:
         raise UserError(f"--mode=parallel writes one file per shard: give at least "
                             f"--num_workers={FLAGS.num_workers} output files, or use --output_dir "

@@ -118,6 +118,14 @@ def score(out):
     """EM/F1 of predictions.json: ours (the official scripts' arithmetic) or --eval_script."""
     na_probs = out["null_odds.json"] if FLAGS.version_2_with_negative else None
     if FLAGS.eval_script:
+        try:
+            with open(FLAGS.eval_script, "rb") as f:
+                compile(f.read(), FLAGS.eval_script, "exec")
+        except (SyntaxError, ValueError) as e:  # ValueError: NUL bytes (a binary file)
+            where = f" (line {e.lineno}: {e.msg})" if isinstance(e, SyntaxError) and e.lineno else ""
+            raise UserError(f"--eval_script={FLAGS.eval_script} is not a Python evaluation "
+                            f"script{where}; give the official evaluate-v1.1.py or "
+                            "evaluate-v2.0.py, or omit the flag to score with ours") from None
         cmd = [sys.executable, FLAGS.eval_script, FLAGS.predict_file, out["predictions.json"]]
         if na_probs:
             cmd += ["--na-prob-file", na_probs]
