@@ -82,9 +82,7 @@ def parse_flags(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        script = os.path.basename(argv[0]) if argv else "the script"
-        print(f"error: {_flag_error_message(e)} (run {script} --helpshort for the flags)",
-              file=sys.stderr)
+        print(f"error: {_flag_error_message(e)} (--helpshort lists the flags)", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     except SystemExit as e:
         # Only absl's help flags exit while the flags are parsed, with status 1.

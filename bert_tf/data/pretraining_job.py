@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import random
 import signal
+import sys
 import threading
 import time
 
@@ -360,8 +361,8 @@ def run(options: JobOptions, summary_path=None):
     with _sigterm_as_exit():
         stats = run_reference(options) if options.mode == "reference" else run_parallel(options)
     if stats.empty_files:
-        logging.warning("%d of %d output files would hold no record (fewer documents than "
-                        "files): not written: %s", len(stats.empty_files),
+        logging.warning("%d of %d output files would hold no record (more files than "
+                        "documents): not written: %s", len(stats.empty_files),
                         len(options.output_files), ", ".join(stats.empty_files))
     counts = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)
               if f.name not in ("files", "empty_files")}
@@ -391,6 +392,7 @@ def _sigterm_as_exit():
         return
 
     def stop(signum, frame):
+        print("error: stopped (SIGTERM); unfinished output files are removed", file=sys.stderr)
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
