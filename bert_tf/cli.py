@@ -6,7 +6,8 @@ A user's mistake is reported as one clear line on stderr, not as a traceback:
   required flag, `app.UsageError`) and an operating-system error about a file (not found,
   permission denied, a directory where a file is wanted, a full disk, ...): exit status 2;
 - Ctrl-C outside training: `interrupted`, exit status 130 (128 + SIGINT, what a shell
-  reports for a command stopped by Ctrl-C); the writers remove their unfinished files.
+  reports for a command stopped by Ctrl-C); our writers remove their unfinished files as
+  the interrupt unwinds through them.
 
 `--help` (and `--helpshort`, `--helpfull`) print the usage and exit 0.
 """
@@ -105,8 +106,7 @@ def run_main(main):
             print(f"error: {message}", file=sys.stderr)
             sys.exit(USAGE_EXIT)
         except KeyboardInterrupt:
-            print("error: interrupted (Ctrl-C); unfinished output files were removed",
-                  file=sys.stderr)
+            print("error: interrupted (Ctrl-C)", file=sys.stderr)
             sys.exit(INTERRUPT_EXIT)
     app.run(guarded, flags_parser=parse_flags)
 

@@ -149,14 +149,25 @@ def _fill_disk_in_process(tmp_path, monkeypatch):
     return cli.os_error_message(caught.value), tmp_path
 
 
-def test_disk_full_is_one_line_naming_the_file_and_leaves_nothing(small_disk, tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["reference", "parallel"])
+def test_disk_full_is_one_line_naming_the_file_and_leaves_nothing(small_disk, tmp_path, monkeypatch,
+                                                                 mode):
+    if small_disk is None and mode == "parallel":
+        pytest.skip("no tmpfs mount here, and a patch in this process cannot reach the workers")
     if small_disk is None:
         line, folder = _fill_disk_in_process(tmp_path, monkeypatch)
         target = folder / "out.tfrecord"
-    else:
+    elif mode == "reference":
         folder, target = small_disk, small_disk / "out.tfrecord"
         line = error_line(run("create_pretraining_data.py", *data_flags(BOOK), "--dupe_factor=2",
                               f"--output_file={target}"))
+    else:  # the 3 shards together outgrow the disk; the line names the one that filled it
+        folder = small_disk
+        line = error_line(run("create_pretraining_data.py", *data_flags(BOOK), "--dupe_factor=3",
+                              "--mode=parallel", "--num_workers=2", f"--output_dir={folder}",
+                              "--num_output_shards=3"))
+        target = re.search(r"error: (\S+): ", line).group(1)
+        assert os.path.dirname(target) == str(folder) and "-of-00003.tfrecord" in target
     assert f"{target}: no space left on the device" in line
     assert os.listdir(folder) == []
 
