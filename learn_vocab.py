@@ -6,7 +6,7 @@
 import bert_tf  # noqa: F401
 from absl import flags, logging
 
-from bert_tf import cli, files
+from bert_tf import atomic, cli, files
 from bert_tf.data import pretraining_job, vocab
 from bert_tf.errors import UserError
 
@@ -20,12 +20,19 @@ flags.DEFINE_integer("min_count", 2, "Lowest word count the learner considers.")
 flags.mark_flags_as_required(["input_file", "output_file"])
 
 
+def check_flags():
+    """Every flag checked before the corpus is read: a mistake costs a second, not a run."""
+    if FLAGS.vocab_size < 100:
+        raise UserError(f"--vocab_size={FLAGS.vocab_size} is too small for a WordPiece vocab (use >= 100)")
+    vocab.check_sizes(FLAGS.vocab_size, FLAGS.num_unused)
+    atomic.check_output_file(FLAGS.output_file, f"--output_file={FLAGS.output_file}")
+
+
 def main(_):
+    check_flags()
     inputs = files.expand(FLAGS.input_file)
     for path in inputs:
         pretraining_job.check_text_file(path)
-    if FLAGS.vocab_size < 100:
-        raise UserError(f"--vocab_size={FLAGS.vocab_size} is too small for a WordPiece vocab (use >= 100)")
     lines = (line for doc in pretraining_job.iter_raw_documents(inputs) for line in doc)
     counts = vocab.count_words(lines, FLAGS.do_lower_case)
     if not counts:

@@ -6,7 +6,8 @@ Runs, one after another on the same corpus (Gutenberg, 5.9 MB, by default), unca
 max_seq_length 128, max_predictions_per_seq 20: Google's own script (bert-tensorflow 1.0.4,
 `python -m bert.create_pretraining_data`), our reference mode, and our parallel mode with 2
 workers; then parallel mode on the corpus repeated twice (with twice the shards) to show
-that its memory does not grow with the corpus. Peak memory is the largest sum of resident
+that its memory does not grow with the corpus (`--long_line 3`: one 3 MB line instead,
+Google's script and our reference mode). Peak memory is the largest sum of resident
 memory over the whole process tree, sampled every 50 ms. Record the output in
 docs/benchmarks.md.
 """
@@ -66,6 +67,9 @@ def main():
     parser.add_argument("--vocab", default=os.path.join(DATA, "bert_google", "uncased_L-12_H-768_A-12", "vocab.txt"))
     parser.add_argument("--dupe_factor", type=int, default=5)
     parser.add_argument("--skip_google", action="store_true")
+    parser.add_argument("--long_line", type=float, default=0,
+                        help="instead: one line of this many MB made from the corpus (a text "
+                             "without newlines), Google's script beside our reference mode")
     args = parser.parse_args()
     files = sorted(glob.glob(os.path.join(args.corpus, "*.txt")))
     mb = sum(os.path.getsize(f) for f in files) / 1e6
@@ -82,6 +86,11 @@ def main():
             with open(f, "rb") as src, open(clean[-1], "w", encoding="utf-8") as dst:
                 dst.write(src.read().decode("utf-8", "ignore"))
         files = clean
+        if args.long_line:
+            files, mb = [os.path.join(tmp, "one_line.txt")], args.long_line
+            text = " ".join(open(f, encoding="utf-8").read() for f in clean).split()
+            with open(files[0], "w", encoding="utf-8") as out:
+                out.write(" ".join(text)[:int(mb * 1e6)] + "\n")
         doubled = os.path.join(tmp, "doubled.txt")
         with open(doubled, "wb") as out:
             for _ in range(2):
@@ -103,7 +112,7 @@ def main():
             ("bert_tf parallel, corpus x2, 16 shards", 2 * mb,
              [py, os.path.join(ROOT, "create_pretraining_data.py"), f"--input_file={doubled}",
               f"--output_dir={tmp}/par2", "--num_output_shards=16", "--mode=parallel", "--num_workers=2", *common]),
-        ]
+        ][:1 if args.long_line else None]
         print(f"corpus: {args.corpus} ({len(files)} files, {mb:.1f} MB); dupe_factor {args.dupe_factor}; "
               f"{os.cpu_count()} cores")
         base = None

@@ -109,6 +109,19 @@ class LoadReport:
                                   f"{what} ({shown}); {advice}")
 
 
+def shape_advice(name, got, want):
+    """What to change when variable `name` has shape `got` in a checkpoint and `want` in the
+    model: the label count for a classifier/tagger head, the config for the rest."""
+    if name in ("output_weights", "output_bias") and got and want and got[1:] == want[1:]:
+        return (f"the checkpoint's output layer has {got[0]} labels and the model's {want[0]}: "
+                f"pass --num_labels={got[0]} (export_savedmodel.py), or use the task and "
+                "labels the checkpoint was trained with")
+    if name == "cls/predictions/output_bias":
+        return (f"the checkpoint's vocabulary has {got[0]} tokens: check that "
+                "--bert_config_file (vocab_size) matches the checkpoint")
+    return "check that --bert_config_file matches the checkpoint"
+
+
 def assign_tf1(model, arrays, source="<arrays>"):
     """Assign {tf1 name: array} to the model's variables by name; shapes must agree."""
     targets = model.tf1_weights()
@@ -118,7 +131,7 @@ def assign_tf1(model, arrays, source="<arrays>"):
             if want != got:
                 raise CheckpointError(
                     f"{source}: variable {name} has shape {got} in the checkpoint but {want} "
-                    "in the model; check that --bert_config_file matches the checkpoint")
+                    f"in the model; {shape_advice(name, got, want)}")
     for name, variable in targets.items():
         if name in arrays:
             variable.assign(np.asarray(arrays[name], dtype=variable.dtype))
@@ -278,9 +291,15 @@ def read_hf(model_dir):
     if hf_config.get("model_type", "bert") != "bert":
         raise ConfigError(f"{config_path}: model_type is {hf_config['model_type']!r}, not 'bert'")
     config = BertConfig.from_hf_dict(hf_config, source=config_path)
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
+    try:
+        tensors = load_file(weights_path)
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{weights_path}: cannot read it ({e}); the file is damaged or "
+                              "incomplete (a cut-off download?): fetch it again") from e
     arrays, ignored = {}, []
-    for hf_name, value in load_file(weights_path).items():
+    for hf_name, value in tensors.items():
         if hf_name.endswith("position_ids") or hf_name == "cls.predictions.decoder.weight":
             ignored.append(hf_name)  # a buffer, and the tied decoder (the embedding table)
             continue
@@ -343,6 +362,10 @@ def convert_hf_to_tf1(hf_model_dir, tf1_prefix):
 
 def convert_tf1_to_hf(tf1_prefix, hf_output_dir, bert_config_file=None, vocab_file=None):
     """Google layout -> HuggingFace folder; optimizer slots and global_step are dropped."""
+    if not tf1_checkpoint_exists(tf1_prefix):  # before its config: the checkpoint is the input
+        raise CheckpointError(f"--tf1_checkpoint={tf1_prefix}: no checkpoint there "
+                              f"({tf1_prefix}.index does not exist); pass the prefix, e.g. "
+                              ".../bert_model.ckpt")
     folder = os.path.dirname(os.path.abspath(tf1_prefix))
     config_file = bert_config_file or os.path.join(folder, "bert_config.json")
     config = BertConfig.from_json_file(config_file)

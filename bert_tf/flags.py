@@ -6,6 +6,7 @@ the package that reads FLAGS: the rest takes settings objects.
 """
 
 import dataclasses
+import os
 
 from absl import flags
 
@@ -124,7 +125,7 @@ def define_finetuning_flags(max_seq_length=128, learning_rate=5e-5, train_batch_
 # ---------------------------------------------------------------------- flags -> settings
 def pretraining_data_options():
     """create_pretraining_data.py's flags -> the data job's JobOptions."""
-    from bert_tf import files
+    from bert_tf import atomic, files
     from bert_tf.data import pretraining_job
     if FLAGS.max_ngram_size not in (None, 1):
         raise UserError(f"--max_ngram_size={FLAGS.max_ngram_size}: n-gram masking is not "
@@ -132,12 +133,16 @@ def pretraining_data_options():
     if bool(FLAGS.output_file) == bool(FLAGS.output_dir):
         raise UserError("give exactly one of --output_file (comma list) or --output_dir")
     if FLAGS.output_dir:
+        if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
+            raise UserError(f"--output_dir={FLAGS.output_dir} is a file; give a folder")
         if FLAGS.num_output_shards < 1:
             raise UserError(f"--num_output_shards={FLAGS.num_output_shards} must be at least 1")
         outputs = pretraining_job.shard_names(FLAGS.output_dir, FLAGS.num_output_shards,
                                               FLAGS.gzip_compress)
     else:
         outputs = [f for f in FLAGS.output_file.split(",") if f]
+        for path in outputs:  # before the corpus is read
+            atomic.check_output_file(path, f"--output_file={path}")
     if FLAGS.mode == "parallel" and FLAGS.output_file and len(outputs) < FLAGS.num_workers:
         raise UserError(f"--mode=parallel writes one file per shard: give at least "
                         f"--num_workers={FLAGS.num_workers} output files, or use --output_dir "

@@ -162,26 +162,45 @@ def frame_record(data):
 
 
 class RecordWriter:
-    """Writes TFRecords to `path.tmp<pid>` and renames to `path` on close(); abort() removes it."""
+    """Writes TFRecords to `path.tmp<pid>` and renames to `path` on close(); abort() removes it.
+
+    Whatever fails (opening the file, a full disk mid-write, the last flush on close, the
+    rename) removes the temporary file or leaves it to abort(), and the OSError names `path`,
+    the user's file, not the temporary name.
+    """
 
     def __init__(self, path, gzip_compress=False):
+        atomic.refuse_directory(path)
         self.path = path
         self.tmp = atomic.temporary_name(path)
-        self._file = gzip.open(self.tmp, "wb") if gzip_compress else open(self.tmp, "wb")
         self.count = 0
+        try:
+            self._file = gzip.open(self.tmp, "wb") if gzip_compress else open(self.tmp, "wb")
+        except OSError as e:
+            atomic.remove_quietly(self.tmp)
+            raise atomic.naming_target(e, self.tmp, path)
 
     def write(self, record):
-        self._file.write(frame_record(record))
+        try:
+            self._file.write(frame_record(record))
+        except OSError as e:
+            raise atomic.naming_target(e, self.tmp, self.path)
         self.count += 1
 
     def close(self):
-        self._file.close()
-        os.replace(self.tmp, self.path)
+        try:
+            self._file.close()
+            os.replace(self.tmp, self.path)
+        except OSError as e:
+            atomic.remove_quietly(self.tmp)
+            raise atomic.naming_target(e, self.tmp, self.path)
 
     def abort(self):
-        self._file.close()
-        if os.path.exists(self.tmp):
-            os.remove(self.tmp)
+        try:
+            self._file.close()  # may fail again on a full disk: the file is removed regardless
+        except OSError:
+            pass
+        atomic.remove_quietly(self.tmp)
 
 
 def write_all(path, serialized, gzip_compress=False):

@@ -42,14 +42,24 @@ def convert_to_unicode(text):
 def load_vocab(vocab_file):
     """Google's vocab loading: one token per line, stripped, id = line number.
 
-    A token listed twice keeps its first position in iteration order and its last id, as
-    Google's OrderedDict does.
+    A token listed twice is refused: Google's loader keeps its last id, so the first line's
+    id is never produced, and a config sized by the distinct tokens is then smaller than
+    the ids in the data (an out-of-range embedding lookup). Google's released vocabs list
+    each token once.
     """
     vocab = collections.OrderedDict()
     try:
         with open(vocab_file, "rb") as f:
             for index, raw in enumerate(f):
-                vocab[convert_to_unicode(raw).strip()] = index
+                token = convert_to_unicode(raw).strip()
+                if token in vocab:
+                    shown = repr(token) if token else "'' (a blank line)"
+                    raise VocabError(
+                        f"{vocab_file}: the token {shown} is listed twice, on lines "
+                        f"{vocab[token] + 1} and {index + 1}; a vocab lists each token once "
+                        "(its id is its line number): replace the second one with a token "
+                        "not in the file, such as [unused0], so every other token keeps its id")
+                vocab[token] = index
     except OSError as e:
         raise VocabError(f"{vocab_file}: cannot read the vocab file ({e.strerror})") from e
     if not vocab:

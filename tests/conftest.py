@@ -125,3 +125,44 @@ def minilm_google_dir(minilm_dir, tmp_path_factory):
     if result.returncode != 0:
         raise AssertionError(f"convert_checkpoint.py failed:\n{result.stderr[-3000:]}")
     return out
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 1 MiB tmpfs mounted for the test (a disk that fills), or None where this
+    machine does not allow the mount (not root, no mount): tests then fail writes in-process."""
+    folder = tmp_path / "small_disk"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+        capture_output=True).returncode == 0
+    try:
+        yield folder if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+class FillingFile:
+    """A binary file that raises ENOSPC (as a full disk does, with no file name) once
+    `room` bytes are written: the in-process stand-in for `small_disk`."""
+
+    def __init__(self, path, mode="wb", room=4096):
+        self._file = open(path, mode)
+        self._room = room
+
+    def write(self, data):
+        import errno
+        self._room -= len(data)
+        if self._room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self._file.write(data)
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

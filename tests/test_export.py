@@ -161,7 +161,7 @@ def test_bad_input_is_refused_before_anything_is_written(classifier, tmp_path, v
         export_saved_model(task, model, str(tmp_path / "a"), vocab, max_seq_length=129)
     repeated = tmp_path / "vocab.txt"
     repeated.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\nthe\n")
-    with pytest.raises(VocabError, match="repeated or empty lines"):
+    with pytest.raises(VocabError, match="the token 'the' is listed twice, on lines 5 and 6"):
         export_saved_model(task, model, str(tmp_path / "b"), str(repeated), max_seq_length=MAX_SEQ)
     assert sorted(os.listdir(tmp_path)) == ["occupied", "vocab.txt"]
 

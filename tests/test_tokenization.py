@@ -100,6 +100,26 @@ def test_vocab_errors(tmp_path):
         tokenization.check_special_tokens(tokenization.load_vocab(path), str(path))
 
 
+def test_a_token_listed_twice_is_refused_with_both_line_numbers(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text("[PAD]\n[UNK]\nhello\n[CLS]\n hello \n")
+    with pytest.raises(tokenization.VocabError,
+                       match=r"v.txt: the token 'hello' is listed twice, on lines 3 and 5"):
+        tokenization.load_vocab(path)
+    path.write_text("[PAD]\n\nhello\n\n")
+    with pytest.raises(tokenization.VocabError, match=r"\(a blank line\) is listed twice, on lines 2 and 4"):
+        FullTokenizer(path)
+
+
+@pytest.mark.parametrize("vocab", [UNCASED, CASED, MULTI, CHINESE,
+                                   "bert_google/uncased_L-24_H-1024_A-16/vocab.txt"])
+def test_googles_released_vocabs_list_each_token_once(vocab):
+    path = need(vocab)
+    with open(path, "rb") as f:
+        lines = sum(1 for _ in f)
+    assert len(tokenization.load_vocab(path)) == lines
+
+
 # ---------------------------------------------------------------------- against Google's code
 @pytest.mark.parametrize("vocab,lower", [(UNCASED, True), (CASED, False), (MULTI, False), (CHINESE, True)])
 def test_tricky_inputs_equal_google_on_both_paths(vocab, lower, tmp_path):

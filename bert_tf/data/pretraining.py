@@ -120,13 +120,34 @@ def _instance(tokens_a, tokens_b, is_random_next, masking, vocab_words, rng):
 
 
 def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
-    """Trim the longer segment, from the front or the back at random, until they fit."""
-    while len(tokens_a) + len(tokens_b) > max_num_tokens:
-        longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
-        if rng.random() < 0.5:
-            del longer[0]
+    """Trim the longer segment, from the front or the back at random, until they fit.
+
+    Google deletes one token per step (`del longer[0]` or `longer.pop()`, one `rng.random()`
+    each), which is quadratic on a long segment (a text without newlines is one segment).
+    Here the steps only count what each side loses, then each list is cut once: the same
+    random calls in the same order, the same result, in linear time.
+    """
+    length_a, length_b = len(tokens_a), len(tokens_b)
+    front_a = back_a = front_b = back_b = 0
+    draw = rng.random
+    while length_a + length_b > max_num_tokens:
+        if length_a > length_b:
+            if draw() < 0.5:
+                front_a += 1
+            else:
+                back_a += 1
+            length_a -= 1
         else:
-            longer.pop()
+            if draw() < 0.5:
+                front_b += 1
+            else:
+                back_b += 1
+            length_b -= 1
+    for tokens, front, back in ((tokens_a, front_a, back_a), (tokens_b, front_b, back_b)):
+        if back:
+            del tokens[len(tokens) - back:]
+        if front:
+            del tokens[:front]
 
 
 def shuffle(rng, items):

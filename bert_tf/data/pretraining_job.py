@@ -11,10 +11,14 @@ input, keeps only its shard's documents, runs the same algorithm with a seed der
 shard, not the corpus; the output depends on the seed and the shard count only.
 """
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
 import random
+import signal
+import sys
+import threading
 import time
 
 from absl import logging
@@ -93,26 +97,63 @@ def validate(options: JobOptions):
         raise DataError(f"--num_workers={o.num_workers} must be at least 1")
     if not o.output_files:
         raise DataError("give --output_file (comma list) or --output_dir")
-    for folder in sorted({os.path.dirname(os.path.abspath(f)) for f in o.output_files}):
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as e:
-            raise DataError(f"output directory {folder} cannot be created: {e.strerror}") from e
-        if not os.access(folder, os.W_OK):
-            raise DataError(f"output directory {folder} is not writable")
+    for path in o.output_files:
+        atomic.check_output_file(path, f"output file {path}")
     for path in o.input_files:
         check_text_file(path)
 
 
 def check_text_file(path):
+    """Refuse a file with NUL bytes (binary); warn when much of it is not UTF-8 text.
+
+    Undecodable bytes are dropped as Google's `convert_to_unicode` drops them, which is right
+    for a stray byte but silently wrong for a binary file or text in another encoding; so a
+    sample of the file (its start, middle and end) is measured and the fraction reported."""
     try:
         with open(path, "rb") as f:
-            head = f.read(65536)
+            head = f.read(SAMPLE_BYTES)
+            samples = [head] + _more_samples(f)
     except OSError as e:
         raise DataError(f"--input_file {path}: cannot read it ({e.strerror})") from e
     if b"\x00" in head:
         raise DataError(f"--input_file {path}: this is not a text file (it contains NUL bytes); "
                         "inputs are UTF-8 text, one sentence per line")
+    fraction = not_text_fraction(b"".join(samples))
+    if fraction > NOT_TEXT_WARNING:
+        logging.warning("--input_file %s: %.0f%% of its bytes (sampled) are not UTF-8 text "
+                        "(undecodable bytes, dropped when read, or control characters): is it "
+                        "a binary file, or text in another encoding? Convert it to UTF-8 "
+                        "(e.g. iconv -f latin1 -t utf-8)", path, 100 * fraction)
+    return fraction
+
+
+SAMPLE_BYTES = 65536
+NOT_TEXT_WARNING = 0.05  # random bytes measure ~0.55; accented Latin-1 text 0.02-0.2
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r\x0b\x0c") + b"\x7f"
+
+
+def _more_samples(f):
+    """The middle and the last SAMPLE_BYTES of an open file larger than three samples."""
+    size = f.seek(0, os.SEEK_END)
+    if size <= 3 * SAMPLE_BYTES:
+        f.seek(SAMPLE_BYTES)
+        return [f.read()]
+    out = []
+    for offset in (size // 2, size - SAMPLE_BYTES):
+        f.seek(offset)
+        out.append(f.read(SAMPLE_BYTES))
+    return out
+
+
+def not_text_fraction(data):
+    """Fraction of `data`'s bytes that UTF-8 decoding drops or that are control characters
+    (other than tab, newline and the like)."""
+    if not data:
+        return 0.0
+    decoded = data.decode("utf-8", "ignore").encode("utf-8")
+    dropped = len(data) - len(decoded)
+    controls = len(decoded) - len(decoded.translate(None, _CONTROL_BYTES))
+    return (dropped + controls) / len(data)
 
 
 # ---------------------------------------------------------------------- reading
@@ -153,6 +194,8 @@ class Stats:
     tokens: int = 0
     masked_tokens: int = 0
     random_next: int = 0
+    files: list = dataclasses.field(default_factory=list)  # written
+    empty_files: list = dataclasses.field(default_factory=list)  # no record: not written
 
     def add(self, other):
         for f in dataclasses.fields(self):
@@ -160,19 +203,34 @@ class Stats:
 
 
 def write_records(records, output_files, gzip_compress=False):
-    """Round-robin over the output files, as Google does; files appear only when complete."""
+    """Round-robin over the output files, as Google does; files appear only when complete.
+
+    An output that would receive no record is not written, and a file left at its name by an
+    earlier run is removed (it would be taken for this run's output). Returns (written, empty).
+    On any failure every file of this call is removed, temporary or already renamed.
+    """
     from bert_tf.records import RecordWriter
-    writers = []
+    writers, written, empty = [], [], []
     try:
-        writers = [RecordWriter(path, gzip_compress) for path in output_files]
+        for path in output_files:
+            writers.append(RecordWriter(path, gzip_compress))
         for index, record in enumerate(records):
             writers[index % len(writers)].write(record)
+        for writer in writers:
+            if writer.count:
+                writer.close()
+                written.append(writer.path)
+            else:
+                writer.abort()
+                atomic.remove_quietly(writer.path)
+                empty.append(writer.path)
     except BaseException:
         for writer in writers:
             writer.abort()
+        for path in written:
+            atomic.remove_quietly(path)
         raise
-    for writer in writers:
-        writer.close()
+    return written, empty
 
 
 def make_tokenizer(options):
@@ -214,7 +272,8 @@ def run_reference(options: JobOptions):
     stats = Stats(documents=len(documents))
     records = _records(documents, tokenizer, random.Random(options.random_seed), options, stats)
     del documents
-    write_records(records, options.output_files, options.gzip_compress)
+    stats.files, stats.empty_files = write_records(records, options.output_files,
+                                                   options.gzip_compress)
     return stats
 
 
@@ -231,9 +290,15 @@ def _run_shards(args):
         rng = random.Random(pretraining.shard_seed(options.random_seed, shard))
         records = _records(documents, tokenizer, rng, options, stats) if documents else []
         del documents, raw
-        write_records(records, [options.output_files[shard]], options.gzip_compress)
+        stats.files, stats.empty_files = write_records(
+            records, [options.output_files[shard]], options.gzip_compress)
         results.append((shard, stats))
     return results
+
+
+def _ignore_sigint():
+    """Pool workers leave Ctrl-C to the parent, which stops them and removes their files."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_parallel(options: JobOptions):
@@ -245,8 +310,8 @@ def run_parallel(options: JobOptions):
     # Shards are dealt out in rounds so that progress is reported as they finish.
     tasks = [(options, [s], num_shards) for s in range(num_shards)]
     stats, done, start = Stats(), 0, time.time()
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+    try:
         for results in pool.imap_unordered(_run_shards, tasks):
             for _, shard_stats in results:
                 stats.add(shard_stats)
@@ -256,8 +321,21 @@ def run_parallel(options: JobOptions):
             logging.info("shards %d/%d, %d documents (%.0f/s), %d instances written, ETA %.0fs",
                          done, num_shards, stats.documents, stats.documents / max(elapsed, 1e-9),
                          stats.instances, eta)
+    except BaseException:
+        # A failed shard (or Ctrl-C) stops the others mid-write: remove what they leave.
+        pool.terminate()
+        pool.join()
+        for path in stats.files:
+            atomic.remove_quietly(path)
+        for folder in sorted({os.path.dirname(os.path.abspath(f)) for f in options.output_files}):
+            atomic.remove_stale_temporaries(folder, min_age_seconds=0, targets=options.output_files)
+        raise
+    pool.terminate()
+    pool.join()
     if stats.documents == 0:
         raise DataError(f"--input_file: no text in {', '.join(options.input_files)}")
+    stats.files.sort()
+    stats.empty_files.sort()
     return stats
 
 
@@ -265,9 +343,17 @@ def run(options: JobOptions, summary_path=None):
     """Validate, run the chosen mode, write the summary JSON; returns the summary dict."""
     validate(options)
     start = time.time()
-    stats = run_reference(options) if options.mode == "reference" else run_parallel(options)
-    summary = {"mode": options.mode, "files": options.output_files,
-               "seconds": round(time.time() - start, 2), **dataclasses.asdict(stats),
+    with _sigterm_as_exit():
+        stats = run_reference(options) if options.mode == "reference" else run_parallel(options)
+    if stats.empty_files:
+        logging.warning("%d of %d output files would hold no record (more files than "
+                        "documents): not written: %s", len(stats.empty_files),
+                        len(options.output_files), ", ".join(stats.empty_files))
+    counts = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)
+              if f.name not in ("files", "empty_files")}
+    summary = {"mode": options.mode, "files": stats.files,
+               "empty_files_not_written": stats.empty_files,
+               "seconds": round(time.time() - start, 2), **counts,
                "max_seq_length": options.max_seq_length,
                "max_predictions_per_seq": options.max_predictions_per_seq,
                "random_seed": options.random_seed, "dupe_factor": options.dupe_factor,
@@ -277,6 +363,25 @@ def run(options: JobOptions, summary_path=None):
                                                 "pretraining_data_summary.json")
     atomic.write_json(summary_path, summary, indent=2)
     logging.info("wrote %d instances (%d tokens, %d masked) to %d file(s) in %.1fs; summary: %s",
-                 stats.instances, stats.tokens, stats.masked_tokens, len(options.output_files),
+                 stats.instances, stats.tokens, stats.masked_tokens, len(stats.files),
                  summary["seconds"], summary_path)
     return summary
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so that the writers
+    remove their temporary files; exit status 143 as for an unhandled SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        print("error: stopped (SIGTERM); unfinished output files are removed", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -9,7 +9,7 @@ vocabulary learner. Special tokens come first: [PAD]=0, [UNK], [CLS], [SEP], [MA
 import collections
 
 from bert_tf import atomic
-from bert_tf.tokenization import BasicTokenizer, SPECIAL_TOKENS, convert_to_unicode
+from bert_tf.tokenization import BasicTokenizer, SPECIAL_TOKENS, VocabError, convert_to_unicode
 
 
 def count_words(lines, do_lower_case=True):
@@ -24,12 +24,23 @@ def count_words(lines, do_lower_case=True):
     return words
 
 
+def check_sizes(vocab_size, num_unused):
+    """The learned pieces need room beside the special tokens and the unused slots."""
+    if num_unused < 0:
+        raise VocabError(f"--num_unused={num_unused} must be 0 or more")
+    reserved = len(SPECIAL_TOKENS) + num_unused
+    if vocab_size <= reserved:
+        raise VocabError(f"--vocab_size={vocab_size} leaves no room for learned pieces beside "
+                         f"the {reserved} reserved tokens ({len(SPECIAL_TOKENS)} special tokens "
+                         f"and --num_unused={num_unused}); raise --vocab_size well above "
+                         f"{reserved} or lower --num_unused")
+
+
 def learn_vocab(word_counts, vocab_size, num_unused=0, min_count=2, max_token_length=50):
     """Counter of words -> vocab list (special tokens first), at most `vocab_size` entries."""
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+    check_sizes(vocab_size, num_unused)
     reserved = list(SPECIAL_TOKENS) + [f"[unused{i}]" for i in range(num_unused)]
-    if vocab_size <= len(reserved):
-        raise ValueError(f"vocab_size={vocab_size} leaves no room beside {len(reserved)} reserved tokens")
     vocab = learner.learn(list(word_counts.items()), vocab_size, reserved,
                           lower_thresh=min_count, max_token_length=max_token_length)
     # The learner aims at vocab_size within a slack and may overshoot. Its list is reserved

@@ -55,6 +55,8 @@ class SquadTask:
         for name in ("train_file", "eval_script"):
             if getattr(o, name) and not os.path.isfile(getattr(o, name)):
                 raise UserError(f"--{name}={getattr(o, name)}: no such file")
+        if o.eval_script:
+            _check_eval_script(o.eval_script)
 
     # ------------------------------------------------------------------ data
     def read(self, run, split):
@@ -185,3 +187,15 @@ class SquadTask:
         except ValueError:
             raise UserError(f"--eval_script={o.eval_script} did not print a JSON object: "
                             f"{result.stdout.strip()[-500:]!r}") from None
+
+
+def _check_eval_script(path):
+    """--eval_script must be Python (checked before training, not after it)."""
+    try:
+        with open(path, "rb") as f:
+            compile(f.read(), path, "exec")
+    except (SyntaxError, ValueError) as e:  # ValueError: NUL bytes (a binary file)
+        where = f" (line {e.lineno}: {e.msg})" if isinstance(e, SyntaxError) and e.lineno else ""
+        raise UserError(f"--eval_script={path} is not a Python evaluation script{where}; give the "
+                        "official evaluate-v1.1.py or evaluate-v2.0.py, or omit the flag to score "
+                        "with ours") from None

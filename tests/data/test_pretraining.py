@@ -1,6 +1,7 @@
 """The instance algorithm as plain functions: documents, truncation, masking statistics."""
 
 import random
+import time
 
 from bert_tf.data import pretraining
 
@@ -14,6 +15,40 @@ def test_truncate_trims_the_longer_segment_until_it_fits():
     a, b = list("abcdefgh"), list("xyz")
     pretraining.truncate_seq_pair(a, b, 6, random.Random(1))
     assert len(a) + len(b) == 6 and b == list("xyz") and "".join(a) in "abcdefgh"
+
+
+def _googles_truncate(tokens_a, tokens_b, max_num_tokens, rng):
+    """Google's truncate_seq_pair as written (one pop per step): the reference."""
+    while len(tokens_a) + len(tokens_b) > max_num_tokens:
+        trunc_tokens = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
+        if rng.random() < 0.5:
+            del trunc_tokens[0]
+        else:
+            trunc_tokens.pop()
+
+
+def test_truncate_is_googles_step_by_step_result_and_random_state():
+    cases = random.Random(2024)
+    for _ in range(3000):
+        len_a, len_b = cases.randint(0, 300), cases.randint(0, 300)
+        limit = cases.choice([cases.randint(1, 300), cases.randint(1, 20), len_a + len_b - 1,
+                              len_a + len_b])
+        seed = cases.getrandbits(32)
+        want_a, want_b = list(range(len_a)), list(range(1000, 1000 + len_b))
+        got_a, got_b = list(want_a), list(want_b)
+        google_rng, our_rng = random.Random(seed), random.Random(seed)
+        _googles_truncate(want_a, want_b, limit, google_rng)
+        pretraining.truncate_seq_pair(got_a, got_b, limit, our_rng)
+        assert (got_a, got_b) == (want_a, want_b), (len_a, len_b, limit, seed)
+        assert our_rng.random() == google_rng.random()  # the same number of draws
+
+
+def test_truncate_is_linear_on_a_long_segment():
+    """A text without newlines is one segment: 1.4M tokens cut to 125 (was quadratic)."""
+    a, b = list(range(700_000)), list(range(700_000))
+    start = time.perf_counter()
+    pretraining.truncate_seq_pair(a, b, 125, random.Random(3))
+    assert len(a) + len(b) == 125 and time.perf_counter() - start < 3
 
 
 def test_masking_80_10_10_and_budget():

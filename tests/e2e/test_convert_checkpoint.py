@@ -41,9 +41,10 @@ def test_hf_to_tf1_writes_googles_layout_and_back(minilm_dir, tmp_path):
 
 def test_bad_invocations_exit_nonzero_with_a_clear_message(tmp_path):
     result = run(f"--tf1_checkpoint={tmp_path}/x.ckpt")
-    assert result.returncode != 0 and "exactly one of --hf_model_dir" in result.stderr
+    assert result.returncode == 2 and "exactly one of --hf_model_dir" in result.stderr
     result = run(f"--hf_model_dir={tmp_path}", f"--tf1_checkpoint={tmp_path}/x.ckpt")
     assert result.returncode == 2 and "config.json is missing" in result.stderr
     result = run(f"--tf1_checkpoint={tmp_path}/none.ckpt", f"--hf_output_dir={tmp_path}/out")
-    assert result.returncode == 2 and "bert_config.json" in result.stderr
+    assert result.returncode == 2 and "none.ckpt: no checkpoint there" in result.stderr
+    assert "bert_config.json" not in result.stderr  # the checkpoint is what is missing
     assert not (tmp_path / "out").exists()

@@ -154,6 +154,12 @@ def test_eval_script_output_becomes_eval_results(tiny_bert_dir, small_squad, tmp
     assert result.returncode == 2 and "did not print a JSON object" in result.stderr
     assert "Traceback" not in result.stderr
 
+    script.write_text("#!/bin/sh\necho '{}'\n")  # a shell script, not Python
+    result = run_squad(*model_args(tiny_bert_dir, tmp_path / "out3", "--do_predict", *predict, *TINY))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"--eval_script={script} is not a Python evaluation script (line 2: invalid syntax)" \
+        in result.stderr
+
 
 # ---------------------------------------------------------------- --use_tfrecord
 
