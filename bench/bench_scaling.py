@@ -1,14 +1,15 @@
-"""Horovod scaling on this machine: sequences/s with 1 and 2 workers for a MiniLM-L6-sized
-model through the runner, and the time one gradient allreduce takes per step.
+"""Multi-worker scaling on this machine, Horovod and tf.distribute's multiworker side by side:
+sequences/s with 1 and 2 workers for a MiniLM-L6-sized model through the runner, and the time
+one gradient allreduce takes per step.
 
 Each worker trains a classifier (MiniLM-L6 size: 6 layers, hidden 384, vocab 30,522) on
-random ids through the Estimator with --horovod semantics (grouped allreduce outside the
-XLA-compiled gradients), then times the allreduce of a gradient-shaped set of tensors on
-its own (all workers in step). The communication overhead is that time as a fraction of the
-2-worker step time. Two workers on two cores cannot speed up compute: the figure that
-matters here is the overhead.
+random ids through the Estimator (gradients XLA-compiled, reduced outside: Horovod's grouped
+allreduce, or tf.distribute's all_reduce in replica context), then times the reduction of a
+gradient-shaped set of tensors on its own (all workers in step). The communication overhead
+is that time as a fraction of the 2-worker step time. Two workers on two cores cannot speed
+up compute: the figure that matters here is the overhead.
 
-  python bench/bench_scaling.py [--steps 30] [--batch 8] [--seq 128]
+  python bench/bench_scaling.py [--steps 30] [--batch 8] [--seq 128] [--engines horovod,multiworker]
 """
 
 import argparse
@@ -36,7 +37,7 @@ def worker(args):
     from bert_tf.optimization import OptimizerConfig
 
     config = preset("minilm_l6", vocab_size=30522)
-    strategy = create_strategy("horovod", jit_compile=True)
+    strategy = create_strategy(args.engine, jit_compile=True)
 
     class Task:
         def create_model(self, params):
@@ -67,32 +68,42 @@ def worker(args):
     estimator.train(input_fn, 3 + args.steps)
     step_seconds = (time.perf_counter() - start) / args.steps
     grads = [tf.random.normal(v.shape) for v in estimator.named_variables.values()]
-    reduce = tf.function(strategy.reduce_gradients)
-    reduce(grads)
+    # in replica context, as the step reduces (for Horovod a plain call)
+    reduce = tf.function(lambda: strategy.run(
+        lambda: strategy.reduce_gradients([tf.identity(g) for g in grads]), ()))
+    out = reduce()
     strategy.barrier()
     start = time.perf_counter()
     for _ in range(args.steps):
-        out = reduce(grads)
-    _ = [t.numpy() for t in out]  # wait for the last one
+        out = reduce()
+    _ = [t.numpy() for t in tf.nest.flatten(out)]  # wait for the last one
     allreduce_seconds = (time.perf_counter() - start) / args.steps
     if strategy.is_chief:
         print("RESULT " + json.dumps({
-            "workers": strategy.num_replicas, "step_seconds": step_seconds,
+            "engine": args.engine, "workers": strategy.num_replicas, "step_seconds": step_seconds,
             "sequences_per_second": args.batch * strategy.num_replicas / step_seconds,
             "allreduce_seconds": allreduce_seconds,
             "parameters": int(sum(np.prod(v.shape) for v in estimator.named_variables.values()))}))
 
 
-def launch(workers, args):
-    horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-    cmd = [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo", sys.executable,
-           os.path.abspath(__file__), "--worker", f"--steps={args.steps}", f"--batch={args.batch}",
-           f"--seq={args.seq}"]
+def launch(engine, workers, args):
+    script = [sys.executable, os.path.abspath(__file__), "--worker", f"--engine={engine}",
+              f"--steps={args.steps}", f"--batch={args.batch}", f"--seq={args.seq}"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    lines = [line.split("RESULT ", 1)[1] for line in (out.stdout + out.stderr).splitlines() if "RESULT " in line]
-    if out.returncode or not lines:
-        raise SystemExit(f"{workers} worker(s) failed:\n{(out.stdout + out.stderr)[-3000:]}")
+    if engine == "horovod":
+        horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
+        procs = [subprocess.Popen([horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo",
+                                   *script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)]
+    else:
+        hosts = [f"localhost:{args.port + i}" for i in range(workers)]
+        procs = [subprocess.Popen(script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(
+            env, TF_CONFIG=json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})))
+            for i in range(workers)]
+    outputs = [proc.communicate()[0] for proc in procs]
+    text = "".join(outputs)
+    lines = [line.split("RESULT ", 1)[1] for line in text.splitlines() if "RESULT " in line]
+    if any(proc.returncode for proc in procs) or not lines:
+        raise SystemExit(f"{engine}, {workers} worker(s) failed:\n{text[-3000:]}")
     return json.loads(lines[0])
 
 
@@ -102,16 +113,19 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=8, help="per-worker batch")
     parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--engines", default="horovod,multiworker")
+    parser.add_argument("--engine", default="horovod", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=24456, help="multiworker: first local port")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    one, two = launch(1, args), launch(2, args)
-    print(f"MiniLM-L6-sized classifier, {one['parameters']:,} parameters, seq {args.seq}, "
+    results = [launch(engine, workers, args) for engine in args.engines.split(",") for workers in (1, 2)]
+    print(f"MiniLM-L6-sized classifier, {results[0]['parameters']:,} parameters, seq {args.seq}, "
           f"per-worker batch {args.batch}, {args.steps} timed steps")
-    print("| workers | step (s) | sequences/s (global) | allreduce per step (s) | allreduce / step |")
-    print("| --- | --- | --- | --- | --- |")
-    for r in (one, two):
-        print(f"| {r['workers']} | {r['step_seconds']:.3f} | {r['sequences_per_second']:.2f} | "
+    print("| engine | workers | step (s) | sequences/s (global) | allreduce per step (s) | allreduce / step |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(f"| {r['engine']} | {r['workers']} | {r['step_seconds']:.3f} | {r['sequences_per_second']:.2f} | "
               f"{r['allreduce_seconds']:.4f} | {r['allreduce_seconds'] / r['step_seconds']:.1%} |")
 
 

@@ -7,7 +7,9 @@ A user's mistake is reported as one clear line on stderr, not as a traceback:
   permission denied, a directory where a file is wanted, a full disk, ...): exit status 2;
 - Ctrl-C outside training: `interrupted`, exit status 130 (128 + SIGINT, what a shell
   reports for a command stopped by Ctrl-C); our writers remove their unfinished files as
-  the interrupt unwinds through them.
+  the interrupt unwinds through them;
+- SIGTERM or Ctrl-C during training: the loop finishes, a checkpoint is written, one line
+  says where (`Stopped`, see `estimator/preemption.py`), exit status 143 or 130.
 
 `--help` (and `--helpshort`, `--helpfull`) print the usage and exit 0.
 """
@@ -20,7 +22,7 @@ import sys
 from absl import app, flags
 
 from bert_tf import atomic
-from bert_tf.errors import UserError
+from bert_tf.errors import Stopped, UserError
 
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
@@ -108,6 +110,9 @@ def _guarded(main):
         except KeyboardInterrupt:
             print("error: interrupted (Ctrl-C)", file=sys.stderr)
             sys.exit(INTERRUPT_EXIT)
+        except Stopped as e:
+            print(str(e), file=sys.stderr)
+            sys.exit(e.exit_code)
     return guarded
 
 

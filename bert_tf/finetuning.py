@@ -29,6 +29,11 @@ class FineTuning(Run):
         self.config = self.bert_config(settings.max_seq_length)
         from bert_tf.tokenization import FullTokenizer
         self.tokenizer = FullTokenizer(settings.vocab_file, do_lower_case=settings.do_lower_case)
+        largest = max(self.tokenizer.vocab.values())
+        if largest >= self.config.vocab_size:
+            raise UserError(f"--vocab_file={settings.vocab_file} has ids up to {largest}, but the model's "
+                            f"vocab_size is {self.config.vocab_size} ({settings.bert_config_file}): is it "
+                            "the model's vocab?")
         os.makedirs(settings.output_dir, exist_ok=True)
 
     def fine_tune(self, task):
@@ -46,7 +51,9 @@ class FineTuning(Run):
             records[split], num_examples = task.records(self, split, data[split])
             if split == "train":
                 steps, warmup = self.schedule(num_examples)
-        estimator = self.estimator(task, steps, warmup)
+        settings = self.run_settings(self.config, steps, [records["train"]] if "train" in records else [],
+                                     max_seq_length=s.max_seq_length)
+        estimator = self.estimator(task, steps, warmup, settings)
         for split in requested:
             if split == "train":
                 self.train(estimator, task, records[split], steps)
@@ -114,8 +121,15 @@ class FineTuning(Run):
                                        is_training, seed=self.settings.seed, shard_by_record=True)
 
     def train(self, estimator, task, files, num_train_steps):
-        estimator.train(self.input_fn(files, task, self.worker_batch_size(), is_training=True),
-                        num_train_steps)
+        from bert_tf import input_pipeline
+        from bert_tf.records import CorruptedInputError
+        try:
+            estimator.train(self.input_fn(files, task, self.worker_batch_size(), is_training=True),
+                            num_train_steps)
+        except CorruptedInputError as e:
+            located = input_pipeline.locate_corruption([files] if isinstance(files, str) else files)
+            raise CorruptedInputError(f"{located or e} (a feature file of ours: delete it and rerun to "
+                                      "convert again)") from e
 
     def predict(self, estimator, task, files, batch_size):
         """All predictions (a list), with the inference throughput logged."""

@@ -70,6 +70,10 @@ def define_runner_flags():
     flags.DEFINE_integer("display_loss_steps", 10, "Log losses every N steps (at loop ends).")
     flags.DEFINE_integer("save_summary_steps", 100, "TensorBoard summaries every N steps.")
     flags.DEFINE_integer("seed", 12345, "Seed for initialization, dropout and input order.")
+    flags.DEFINE_enum("nan_policy", "stop", ["stop", "rollback"], "After 3 consecutive non-finite "
+                      "fp32 losses: stop (keeping the last good checkpoint), or roll back to the last "
+                      "checkpoint and go on past the batches read since it (logged; at most 3 times "
+                      "in a row).")
     flags.DEFINE_bool("amp", False, "Mixed precision float16 with loss scaling (NVIDIA's --amp).")
     flags.DEFINE_bool("use_fp16", False, "Same as --amp (older NVIDIA scripts).")
     flags.DEFINE_enum("precision", None, ["fp32", "fp16", "bf16"], "Compute precision "

@@ -9,8 +9,11 @@ module only orders the steps.
 
 import os
 
-from bert_tf import files
+from absl import logging
+
+from bert_tf import atomic, files
 from bert_tf.errors import UserError
+from bert_tf.records import CorruptedInputError
 from bert_tf.run import Run
 from bert_tf.settings import PretrainingSettings
 from bert_tf.tasks.pretraining import PretrainingTask
@@ -25,16 +28,26 @@ def pretrain(settings: PretrainingSettings):
                            s.max_predictions_per_seq, s.use_v2_feature_names)
     train_files = None
     if s.input_file or s.input_files_dir:
+        if s.input_files_dir and run.strategy.is_chief:
+            for path in atomic.remove_stale_temporaries(s.input_files_dir):
+                logging.info("removed %s (an unfinished file of a killed writer)", path)
         train_files = files.expand(s.input_file, s.input_files_dir)
+        logging.info("training on %d file(s): %s", len(train_files), _listed(train_files))
         task.check_files(train_files)
     num_train_steps = s.num_train_steps if s.do_train else None
-    estimator = run.estimator(task, num_train_steps, s.num_warmup_steps)
+    settings = run.run_settings(task.bert_config, s.num_train_steps, train_files or [],
+                                max_seq_length=s.max_seq_length, max_predictions_per_seq=s.max_predictions_per_seq)
+    estimator = run.estimator(task, num_train_steps, s.num_warmup_steps, settings)
     if s.do_train:
         if not train_files:
             raise UserError("--do_train needs --input_file or --input_files_dir")
-        estimator.train(task.input_fn(train_files, run.worker_batch_size(), is_training=True, seed=s.seed,
-                                      shard_by_record=s.shard_by_record),
-                        min(s.stop_at_step or s.num_train_steps, s.num_train_steps))
+        try:
+            estimator.train(task.input_fn(train_files, run.worker_batch_size(), is_training=True, seed=s.seed,
+                                          shard_by_record=s.shard_by_record),
+                            min(s.stop_at_step or s.num_train_steps, s.num_train_steps))
+        except CorruptedInputError as e:
+            from bert_tf import input_pipeline
+            raise CorruptedInputError(input_pipeline.locate_corruption(train_files) or str(e)) from e
     if s.do_eval:
         evaluate(run, task, estimator, train_files)
 
@@ -53,3 +66,8 @@ def evaluate(run, task, estimator, train_files):
         from bert_tf.estimator import hooks
         hooks.write_eval_results(results, os.path.join(s.output_dir, "eval_results.txt"))
     return results
+
+
+def _listed(paths, shown=8):
+    names = ", ".join(paths[:shown])
+    return names + (f" and {len(paths) - shown} more" if len(paths) > shown else "")

@@ -24,6 +24,11 @@ class RecordSchemaError(UserError):
     """Records that do not match the schema the flags describe; names the file."""
 
 
+class CorruptedInputError(RecordSchemaError):
+    """A record failed its checksum while training; the caller, who knows the files, names
+    the file and the offset (`input_pipeline.locate_corruption`)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     name: str

@@ -52,7 +52,7 @@ class Run:
                             f"divisible by {by}--num_accumulation_steps={s.num_accumulation_steps}")
         return s.train_batch_size // self.strategy.num_workers
 
-    def run_config(self):
+    def run_config(self, run_settings=None):
         from bert_tf.estimator import RunConfig
         s = self.settings
         return RunConfig(model_dir=s.output_dir, iterations_per_loop=s.iterations_per_loop,
@@ -60,7 +60,19 @@ class Run:
                          keep_checkpoint_max=s.keep_checkpoint_max,
                          log_every_n_steps=s.display_loss_steps,
                          save_summary_steps=s.save_summary_steps, seed=s.seed,
-                         init_checkpoint=s.init_checkpoint)
+                         init_checkpoint=s.init_checkpoint, run_settings=run_settings,
+                         nan_policy=s.nan_policy)
+
+    def run_settings(self, bert_config, num_train_steps, input_files, **shape):
+        """What a resume depends on (recorded beside the checkpoints, compared on resume):
+        the batch, the model, the optimizer, the replicas, the input and its shape, the
+        schedule. See estimator.checkpointing.RunRecord."""
+        s = self.settings
+        return {"train_batch_size": s.train_batch_size, "num_accumulation_steps": s.num_accumulation_steps,
+                "optimizer_type": s.optimizer_type, "num_replicas": self.strategy.num_replicas,
+                "bert_config": bert_config.to_dict(), "num_train_steps": num_train_steps,
+                "learning_rate": s.learning_rate, "input_files": [os.path.abspath(f) for f in input_files],
+                **shape}
 
     def train_params(self, num_train_steps, num_warmup_steps):
         """The optimizer and loss-scaling settings as the Estimator takes them: final, with the
@@ -79,11 +91,11 @@ class Run:
                              loss_scale=s.loss_scale, init_loss_scale=s.init_loss_scale)
         return self.strategy.configure_training(params)
 
-    def estimator(self, task, num_train_steps=None, num_warmup_steps=0):
+    def estimator(self, task, num_train_steps=None, num_warmup_steps=0, run_settings=None):
         """The Estimator for `task`; with `num_train_steps`, ready to train that far."""
         from bert_tf.estimator import Estimator
         params = {"global_batch_size": self.settings.train_batch_size}
         if num_train_steps:
             params["train"] = self.train_params(num_train_steps, num_warmup_steps)
         os.makedirs(self.settings.output_dir, exist_ok=True)
-        return Estimator(task, self.run_config(), params, self.strategy)
+        return Estimator(task, self.run_config(run_settings), params, self.strategy)

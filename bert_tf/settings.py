@@ -43,6 +43,7 @@ class RunnerSettings:
     keep_checkpoint_max: int = 5
     display_loss_steps: int = 10
     save_summary_steps: int = 100
+    nan_policy: str = "stop"
 
     def require(self, *names):
         """Raise unless every named setting is given (the scripts' required flags)."""

@@ -8,9 +8,15 @@ compiled update. Collectives work on plain `tf.Variable`s: a Keras variable is u
 its `.value` first.
 """
 
+import os
+
+from absl import logging
+
 from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
 
+# What horovodrun / mpirun / a PMI launcher put in a worker's environment.
+LAUNCHER_VARIABLES = ("HOROVOD_RANK", "HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
 SETUP_HINT = "run scripts/setup.sh (it builds Horovod 0.28.1 against TensorFlow 2.21)"
 
 
@@ -43,6 +49,9 @@ class HorovodStrategy(DeviceStrategy):
         super().__init__(**kwargs)
         self.hvd = import_horovod()
         self.hvd.init()
+        if self.hvd.size() == 1 and not any(name in os.environ for name in LAUNCHER_VARIABLES):
+            logging.warning("--horovod without horovodrun (or mpirun): training as one worker; "
+                            "launch with horovodrun -np N ... for N workers")
         self._pin_gpu()
         self.compression = (self.hvd.Compression.fp16 if self.options.get("fp16_compression")
                             else self.hvd.Compression.none)

@@ -138,6 +138,11 @@ class DeviceStrategy:
     def barrier(self):
         """Wait for every worker (before the chief saves a checkpoint)."""
 
+    def any_worker(self, flag):
+        """Whether `flag` is true on any worker (all workers call it: a stop request)."""
+        total, _ = self.reduce_metrics({"flag": (float(bool(flag)), 1.0)})["flag"]
+        return total > 0
+
     # compilation, precision and loss scaling
     def compile_loop(self, loop_fn):
         """The function that runs `iterations_per_loop` steps in one call (a vendor's loop

@@ -30,16 +30,18 @@ from bert_tf import checkpoints, optimization
 from bert_tf.distribute.local import LocalStrategy
 from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
-from bert_tf.estimator import hooks
+from bert_tf.estimator import hooks, preemption
+from bert_tf.estimator.checkpointing import TrainingCheckpoints
 from bert_tf.estimator.run_config import RunConfig
 from bert_tf.estimator.spec import EVAL, PREDICT, TRAIN
-from bert_tf.records import RecordSchemaError
+from bert_tf.records import CorruptedInputError
 
 # Steps per compiled launch when the steps run inside it: launching the compiled step from
 # the loop cost 0.4-0.75 ms per step on the 2-core CPU (bench/bench_loop_parts.py), a third
 # to half of a micro model's step; ten steps per launch leave a tenth of that, and the
 # stacked batches of a launch stay small.
 STEPS_PER_LAUNCH = 10
+MAX_ROLLBACKS = 3  # --nan_policy=rollback: in a row, with no checkpoint saved in between
 
 
 @dataclasses.dataclass
@@ -298,61 +300,77 @@ class Estimator:
         return tf.while_loop(more, body, (tf.zeros_like(num_steps), logs))[1]
 
     def train(self, input_fn, max_steps):
-        """Train to global step `max_steps`, resuming from the latest checkpoint in model_dir."""
+        """Train to global step `max_steps`, resuming from the newest intact checkpoint in
+        model_dir. SIGTERM/SIGINT end the current loop, save and stop (`preemption`)."""
         cfg = self.config
         os.makedirs(cfg.model_dir, exist_ok=True)
         if self._optimizer is None:
             self._build_training()
         with self.strategy.device_scope():
-            dataset = input_fn(self.params, self.strategy.input_context())
-            iterator = iter(dataset)
-        state = {"optimizer": self._optimizer, "loss_scale": self.loss_scale, "good_steps": self.good_steps}
-        input_state = _InputState(cfg, self.strategy, iterator)
-        if input_state.manager is None:
-            state["iterator"] = iterator  # one worker: the input position is in the checkpoint
-        ckpt = self._checkpoint(**state)
-        manager = tf.train.CheckpointManager(ckpt, cfg.model_dir, max_to_keep=cfg.keep_checkpoint_max,
-                                             checkpoint_name="model.ckpt")
-        if manager.latest_checkpoint:
-            _require_current_layout(manager.latest_checkpoint, self.rng_states)
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            input_state.restore(self.step)
-            logging.info("resumed from %s at global step %d", manager.latest_checkpoint,
-                         self.step)
+            iterator = iter(input_fn(self.params, self.strategy.input_context()))
+        saved = TrainingCheckpoints(self, iterator)
+        resumed = saved.resume()
+        if resumed:
+            logging.info("resumed from %s at global step %d", resumed, self.step)
         elif cfg.init_checkpoint:
             self._init_from(cfg.init_checkpoint)
         self.strategy.broadcast(list(self.named_variables.values()) + self._optimizer.slots())
         self._initialized = True
-        loop = self._loop
-        batch = self.params.get("global_batch_size", 0)
-        logger = hooks.LoopLogger(cfg.model_dir, self.strategy.is_chief, batch, cfg.save_summary_steps)
-        step = self.step
+        with preemption.StopRequests() as stop:
+            return self._train_loops(iterator, max_steps, saved, stop)
+
+    def _train_loops(self, iterator, max_steps, saved, stop):
+        cfg = self.config
+        logger = hooks.LoopLogger(cfg.model_dir, self.strategy.is_chief, self.params.get("global_batch_size", 0),
+                                  cfg.save_summary_steps)
+        step = last_logged = self.step
         logger.start(step)
-        last_logged = step
+        rollbacks = 0
         while step < max_steps:
             to_save = cfg.save_checkpoints_steps - step % cfg.save_checkpoints_steps
-            n = min(cfg.iterations_per_loop, max_steps - step, to_save)
-            try:
-                logs = loop(iterator, tf.constant(n, tf.int64))
-            except tf.errors.DataLossError as e:
-                raise RecordSchemaError(f"corrupted input record: {e.message.splitlines()[0]}; "
-                                        "re-create the data files") from e
-            except tf.errors.OutOfRangeError as e:
-                raise UserError("the training input ran out before max_steps; repeat the "
-                                "dataset or lower --num_train_steps") from e
-            logs = self.strategy.reduce_metrics({k: v.numpy() for k, v in logs.items()})
+            logs = self._run_loop(iterator, min(cfg.iterations_per_loop, max_steps - step, to_save))
             step = self.step
-            hooks.check_finite(logs, int(self.nonfinite_streak.numpy()), cfg.max_nonfinite_steps, step,
-                               manager.latest_checkpoint)
+            try:
+                hooks.check_finite(logs, int(self.nonfinite_streak.numpy()), cfg.max_nonfinite_steps, step,
+                                   saved.latest)
+            except hooks.NonFiniteLossError:
+                if cfg.nan_policy != "rollback" or not saved.latest or rollbacks >= MAX_ROLLBACKS:
+                    raise
+                rollbacks += 1
+                step = last_logged = self._rollback(saved, step)
+                continue
             if step - last_logged >= cfg.log_every_n_steps or step >= max_steps:
                 logger.log(step, logs)
                 last_logged = step
-            if step % cfg.save_checkpoints_steps == 0 or step >= max_steps:
-                input_state.save(step)
-                self.strategy.barrier()  # every worker's input position is on disk first
-                if self.strategy.is_chief:
-                    manager.save(checkpoint_number=step)
+            stopping = self.strategy.any_worker(stop.requested)
+            if step % cfg.save_checkpoints_steps == 0 or step >= max_steps or stopping:
+                saved.save(step)
+                rollbacks = 0
+            if stopping:
+                raise stop.stopped(step, saved.latest)
         return step
+
+    def _run_loop(self, iterator, num_steps):
+        """One compiled loop of `num_steps` steps; its last logs, reduced over the workers."""
+        try:
+            logs = self._loop(iterator, tf.constant(num_steps, tf.int64))
+        except tf.errors.DataLossError as e:
+            raise CorruptedInputError(f"corrupted input record: {e.message.splitlines()[0]}; "
+                                      "re-create the data files") from e
+        except tf.errors.OutOfRangeError as e:
+            raise UserError("the training input ran out before max_steps; repeat the "
+                            "dataset or lower --num_train_steps") from e
+        return self.strategy.reduce_metrics({k: v.numpy() for k, v in logs.items()})
+
+    def _rollback(self, saved, step):
+        """--nan_policy=rollback: the last checkpoint's weights and optimizer again, the input
+        going on past the batches that gave non-finite losses; the step it went back to."""
+        path = saved.rollback()
+        self.nonfinite_streak.assign(0)
+        logging.warning("non-finite loss for %d steps in a row at global step %d: rolled back to %s "
+                        "(global step %d); the batches read since it are skipped", self.config.max_nonfinite_steps,
+                        step, path, self.step)
+        return self.step
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, input_fn, steps=None, checkpoint_path=None):
@@ -409,47 +427,3 @@ def _next_batches(iterator, count, size):
     count = tf.cast(count, tf.int32)  # a TensorArray's index type
     _, arrays = tf.while_loop(lambda i, _: i < count, fill, (tf.constant(0), arrays))
     return tf.nest.map_structure(lambda array: array.stack(), arrays)
-
-
-def _require_current_layout(path, rng_names):
-    """Refuse to resume a checkpoint of an earlier layout: one Adam slot pair per variable
-    (before the packed optimizer) or dropout generators numbered rather than named (before
-    `rng_states()`). TensorFlow would restore the first silently with the moments at zero and
-    fail on the second with an assertion, so the resumed run would not be the interrupted one."""
-    names = [name for name, _ in tf.train.list_variables(path)]
-    packed = any(name.startswith("optimizer/packed_m/") for name in names)
-    rng_named = not rng_names or any(name.startswith("rng/bert.S") for name in names)
-    if not (packed and rng_named):
-        raise UserError(f"{path}: written by an earlier bert_tf whose checkpoint layout (optimizer "
-                        "moments, dropout generators) this version cannot resume exactly. Finish that "
-                        "run with the version that started it, or start a new --output_dir with "
-                        f"--init_checkpoint={path} (weights only; the optimizer starts afresh)")
-
-
-class _InputState:
-    """Each worker's input position when there are several: the chief's checkpoint cannot
-    hold the others' iterators, so each worker keeps its own under
-    `model_dir/input_state/rank_N`, saved before the chief's checkpoint of the same step."""
-
-    def __init__(self, config, strategy, iterator):
-        self.manager = None
-        if strategy.num_workers > 1:
-            self.rank = strategy.rank
-            self.directory = os.path.join(config.model_dir, "input_state", f"rank_{strategy.rank}")
-            self.manager = tf.train.CheckpointManager(
-                tf.train.Checkpoint(iterator=iterator), self.directory,
-                max_to_keep=config.keep_checkpoint_max + 1, checkpoint_name="input")
-
-    def save(self, step):
-        if self.manager is not None:
-            self.manager.save(checkpoint_number=step)
-
-    def restore(self, step):
-        if self.manager is None:
-            return
-        path = os.path.join(self.directory, f"input-{step}")
-        if not tf.io.gfile.exists(path + ".index"):
-            raise UserError(f"resuming at global step {step}: worker {self.rank} has no saved input "
-                            f"position ({path}); resume with the same number of workers as the run "
-                            "that wrote the checkpoint")
-        self.manager.checkpoint.read(path).assert_existing_objects_matched()

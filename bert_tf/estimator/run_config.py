@@ -18,9 +18,15 @@ class RunConfig:
     # Google's TF1 layout or ours: the weights to start from when model_dir has no checkpoint
     # (training), or to use when it has none (evaluation, prediction).
     init_checkpoint: str = None
+    # What a resume depends on (the global batch, the sequence shape, the model config, the
+    # input files, ...): recorded beside the checkpoints and compared on resume (checkpointing.RunRecord).
+    run_settings: dict = None
+    nan_policy: str = "stop"  # "rollback": back to the last checkpoint past the non-finite batches
 
     def __post_init__(self):
         for name in ("iterations_per_loop", "save_checkpoints_steps", "keep_checkpoint_max",
                      "log_every_n_steps", "save_summary_steps", "max_nonfinite_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name}={getattr(self, name)} must be at least 1")
+        if self.nan_policy not in ("stop", "rollback"):
+            raise UserError(f"--nan_policy={self.nan_policy}: use stop or rollback")

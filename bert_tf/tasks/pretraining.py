@@ -27,10 +27,11 @@ class PretrainingTask:
                                          self.use_v2_feature_names)
 
     def check_files(self, files):
-        """Each file's first record has the schema of this task's settings (or a clear error)."""
+        """Each file's first record has the schema of this task's settings, and the token ids of
+        a sample fit the model's vocab (or a clear error)."""
         from bert_tf import input_pipeline
         input_pipeline.check_pretraining_files(files, self.max_seq_length, self.max_predictions_per_seq,
-                                               self.use_v2_feature_names)
+                                               self.use_v2_feature_names, self.bert_config.vocab_size)
 
     def input_fn(self, files, batch_size, is_training, seed=12345, shard_by_record=False):
         from bert_tf import input_pipeline

@@ -166,3 +166,19 @@ def _worker_pid(index):
                 and f'"index": {index}}}'.encode() in environ):
             return int(pid)
     return None
+
+
+def test_gpu_check_says_clearly_that_there_is_no_gpu():
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
+                            env=dict(ENV, PY=sys.executable), timeout=120)
+    assert result.returncode == 1
+    assert result.stdout.startswith("FAIL GPU visible to TensorFlow: NO GPU: TensorFlow sees none")
+    assert "the GPU checks cannot run here" in result.stdout and len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("kwargs", [{"precision": "fp16"}, {"jit_compile": True}])
+def test_gpu_checks_training_step_runs_here_on_the_cpu(kwargs):
+    """The check's own code path, on the CPU (what gpu_check.sh runs on GPU:0)."""
+    from bert_tf.distribute import gpu_check
+    losses = gpu_check._micro_step(create_strategy("cpu", **kwargs))
+    assert len(losses) == 2 and all(np.isfinite(losses))
