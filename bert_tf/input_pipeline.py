@@ -33,6 +33,8 @@ def check_pretraining_files(files, max_seq_length, max_predictions_per_seq, use_
             raise records.RecordSchemaError(f"{path}: the file is empty")
         try:
             first = records.read_examples(path, compression_of(path), limit=ID_SAMPLE if vocab_size else 1)
+        except tf.errors.DataLossError as e:
+            raise records.CorruptedInputError(_corrupted(path, e)) from e
         except tf.errors.OpError as e:
             raise records.RecordSchemaError(f"{path}: not a readable TFRecord file ({e.message.splitlines()[0]})") from e
         if not first:
@@ -78,9 +80,13 @@ def locate_corruption(files):
             tf.data.TFRecordDataset(path, compression_type=compression_of(path)).reduce(
                 tf.constant(0, tf.int64), lambda count, _: count + 1)
         except tf.errors.DataLossError as e:
-            return (f"{path}: corrupted record ({e.message.splitlines()[0]}); re-create this file "
-                    "(create_pretraining_data.py) or leave it out")
+            return _corrupted(path, e)
     return None
+
+
+def _corrupted(path, error):
+    return (f"{path}: corrupted input record ({error.message.splitlines()[0]}); re-create this file "
+            "(create_pretraining_data.py) or leave it out")
 
 
 def record_dataset(files, input_context, is_training, seed=12345, shard_by_record=False,
