@@ -23,7 +23,7 @@ flags.DEFINE_string("input_file", None, "Training TFRecords: comma-separated glo
 flags.DEFINE_string("input_files_dir", None, "Or: a directory of training TFRecords (NVIDIA's flag).")
 flags.DEFINE_string("eval_files_dir", None, "Evaluation TFRecords directory (default: the training files).")
 flags.DEFINE_string("eval_file", None, "Or: evaluation TFRecords as comma-separated globs.")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length the data was created with.")
+flags.DEFINE_integer("max_seq_length", 128, "Sequence length the data was created with (at most max_position_embeddings; any length for a NEZHA config).")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequence in the data.")
 flags.DEFINE_bool("do_train", False, "Train.")
 flags.DEFINE_bool("do_eval", False, "Evaluate the latest checkpoint (or --init_checkpoint).")
@@ -41,9 +41,7 @@ def main(_):
     if not FLAGS.do_train and not FLAGS.do_eval:
         raise UserError("nothing to do: pass --do_train and/or --do_eval")
     config = BertConfig.from_json_file(FLAGS.bert_config_file)
-    if FLAGS.max_seq_length > config.max_position_embeddings:
-        raise UserError(f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
-                        f"{config.max_position_embeddings} of {FLAGS.bert_config_file}")
+    config.check_seq_length(FLAGS.max_seq_length)
     from bert_tf.estimator import Estimator
     from bert_tf.tasks.pretraining import PretrainingTask
     strategy = strategy_from_flags()

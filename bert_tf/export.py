@@ -4,7 +4,7 @@
 SavedModel with two signatures:
 
 - `serving_default`: `input_ids`, `input_mask`, `segment_ids` (int32 [batch, seq], any seq
-  up to max_position_embeddings) -> the task's outputs (see `task_outputs`);
+  up to max_position_embeddings; any seq for NEZHA) -> the task's outputs (see `task_outputs`);
 - `serving_text`: `text_a`, `text_b` (string [batch]; `text_b` "" for a single sentence)
   -> the same outputs, plus the `input_ids`, `input_mask`, `segment_ids` it built
   ([batch, max_seq_length]).
@@ -279,9 +279,7 @@ def check_export_inputs(config, export_dir, vocab_file, max_seq_length):
     The runners can call this before training so that a bad `--export_dir` is reported at
     the start, not after hours of training.
     """
-    if not 3 <= max_seq_length <= config.max_position_embeddings:
-        raise ExportError(f"--max_seq_length={max_seq_length} must be between 3 and the "
-                          f"config's max_position_embeddings={config.max_position_embeddings}")
+    config.check_seq_length(max_seq_length, minimum=3)
     _vocab_tokens(vocab_file, config.vocab_size)
     _check_export_dir(export_dir)
 

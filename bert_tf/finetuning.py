@@ -36,9 +36,7 @@ class FineTuning:
             raise UserError("--shard_by_record: fine-tuning workers always share the feature file by "
                             "record; drop the flag")
         self.config = BertConfig.from_json_file(FLAGS.bert_config_file)
-        if FLAGS.max_seq_length > self.config.max_position_embeddings:
-            raise UserError(f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
-                            f"{self.config.max_position_embeddings} of {FLAGS.bert_config_file}")
+        self.config.check_seq_length(FLAGS.max_seq_length)
         from bert_tf.tokenization import FullTokenizer
         self.tokenizer = FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
         self.strategy = strategy_from_flags()
