@@ -238,7 +238,7 @@ def preset(name, vocab_size=None, **overrides):
     for BERT sizes, NEZHA's 21,136)."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    fields: dict[str, Any] = dict(vocab_size=30522, type_vocab_size=2, **PRESETS[name])
+    fields: dict[str, Any] = {"vocab_size": 30522, "type_vocab_size": 2, **PRESETS[name]}
     if vocab_size is not None:
         fields["vocab_size"] = vocab_size
     fields.update(overrides)
