@@ -15,7 +15,7 @@ from bert_tf.cli import run_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("hf_model_dir", None, "HuggingFace BERT or NEZHA folder (config.json, model.safetensors) to read.")
-flags.DEFINE_string("tf1_checkpoint", None, "Google TF1 checkpoint prefix: written with --hf_model_dir, read with --hf_output_dir.")
+flags.DEFINE_string("tf1_checkpoint", None, "Google TF1 checkpoint prefix: written with --hf_model_dir, read with --hf_output_dir (which also reads our training checkpoints, model.ckpt-N).")
 flags.DEFINE_string("hf_output_dir", None, "Folder to write a HuggingFace BERT (or NEZHA, for a relative-position config) into, from --tf1_checkpoint.")
 flags.DEFINE_string("bert_config_file", None, "With --hf_output_dir: the config (default: bert_config.json beside the checkpoint).")
 flags.DEFINE_string("vocab_file", None, "With --hf_output_dir: the vocab to copy (default: vocab.txt beside the checkpoint).")

@@ -158,6 +158,8 @@ def assign_tf1(model, arrays, source="<arrays>"):
 
 def load_tf1(model, prefix):
     """Initialize `model` from a Google TF1 checkpoint (`--init_checkpoint`)."""
+    if tf1_checkpoint_exists(prefix):  # BERT vs NEZHA from the names alone, before any read
+        check_position_kind(model.config, list_tf1(prefix), prefix)
     report = assign_tf1(model, read_tf1(prefix), source=prefix)
     if not report.loaded:
         raise CheckpointError(f"{prefix}: none of its variables match the model's Google names "
@@ -396,11 +398,12 @@ def convert_hf_to_tf1(hf_model_dir, tf1_prefix):
 
 
 def convert_tf1_to_hf(tf1_prefix, hf_output_dir, bert_config_file=None, vocab_file=None):
-    """Google layout -> HuggingFace folder; optimizer slots and global_step are dropped."""
+    """Google layout (or one of our training checkpoints, model.ckpt-N) -> HuggingFace folder;
+    optimizer slots and global_step are dropped."""
     folder = os.path.dirname(os.path.abspath(tf1_prefix))
     config_file = bert_config_file or os.path.join(folder, "bert_config.json")
     config = BertConfig.from_json_file(config_file)
-    everything = read_tf1(tf1_prefix)
+    everything = read_ours(tf1_prefix) if _OBJECT_GRAPH in list_tf1(tf1_prefix) else read_tf1(tf1_prefix)
     arrays = {n: v for n, v in everything.items()
               if n.startswith(_MODEL_SCOPES) and not re.search(r"/adam_[mv]$|/(lamb|Adam)", n)}
     _check_against_config(config, arrays, tf1_prefix)

@@ -196,7 +196,8 @@ class BertConfig:
             if pos != "absolute":
                 raise ConfigError(f"{source}: position_embedding_type {pos!r} is not BERT's "
                                   "absolute position embedding")
-        return cls.from_dict({**fields, "hidden_act": _HF_TO_OURS_ACT[act]}, source=source)
+        config = cls.from_dict({**fields, "hidden_act": _HF_TO_OURS_ACT[act]}, source=source)
+        return config.replace(named=frozenset())  # HF writes every field: keep ours minimal
 
     def to_hf_dict(self):
         """HuggingFace's `config.json`: BertModel's, or NezhaModel's for relative positions."""

@@ -202,9 +202,13 @@ def _vocab_tokens(vocab_file, model_vocab_size=None):
     vocab = load_vocab(vocab_file)
     check_special_tokens(vocab, vocab_file, required=("[UNK]", "[CLS]", "[SEP]"))
     tokens = list(vocab)
-    if len(tokens) != max(vocab.values()) + 1 or "" in vocab:
+    if len(tokens) != max(vocab.values()) + 1:
         raise VocabError(f"{vocab_file}: has repeated or empty lines; the in-graph tokenizer "
                          "needs one distinct token per line")
+    # A line that strips to nothing is a token Google's tokenizer never produces (Google's
+    # Chinese vocab, and so NEZHA's, has U+2028 at id 343); tensorflow-text needs non-empty
+    # tokens, so it stands in as a name no text can produce (brackets and spaces split words).
+    tokens = [token or f"[empty line {index}]" for index, token in enumerate(tokens)]
     if model_vocab_size is not None and len(tokens) > model_vocab_size:
         raise VocabError(f"{vocab_file}: {len(tokens)} tokens, more than the model's "
                          f"vocab_size={model_vocab_size}; is it the model's vocab?")
