@@ -26,18 +26,15 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert_tf  # noqa: E402,F401  (turns on oneDNN before TensorFlow loads)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.bench_model import best_ms_per_call  # noqa: E402
+from bench_model import best_ms_per_call, pretraining_step_fns, synthetic_batch  # noqa: E402
 from bert_tf import modeling  # noqa: E402
 from bert_tf.config import preset  # noqa: E402
-from bert_tf.heads import BertPretrainingModel, classification_loss, masked_lm_loss  # noqa: E402
 
 SHAPES = ((8, 128), (2, 512))  # (batch, seq): 1,024 tokens each
-PREDICTIONS = 20
 VARIANTS = ("bert", "nezha", "nezha_per_layer")
 
 
@@ -65,40 +62,10 @@ def config_for(size, variant):
     return preset(size, vocab_size=21128, use_relative_position=variant.startswith("nezha"))
 
 
-def batch_for(config, batch, seq):
-    rng = np.random.default_rng(0)
-    features = {
-        "input_ids": tf.constant(rng.integers(0, config.vocab_size, [batch, seq]), tf.int32),
-        "input_mask": tf.ones([batch, seq], tf.int32),
-        "segment_ids": tf.constant(np.repeat([[0] * (seq // 2) + [1] * (seq // 2)], batch, 0), tf.int32),
-        "masked_lm_positions": tf.constant(rng.integers(1, seq, [batch, PREDICTIONS]), tf.int32),
-    }
-    labels = (tf.constant(rng.integers(0, config.vocab_size, [batch, PREDICTIONS]), tf.int32),
-              tf.ones([batch, PREDICTIONS]), tf.zeros([batch], tf.int32))
-    return features, labels
-
-
 def parts_for(size, variant, batch, seq, xla=True):
     """{"forward": fn, "train": fn}, each traced and compiled once (under the variant)."""
     config = config_for(size, variant)
-    model = BertPretrainingModel(config).build_for()
-    optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6)
-    features, (ids, weights, nsp) = batch_for(config, batch, seq)
-
-    @tf.function(jit_compile=xla)
-    def forward():
-        return model(features, training=False)["masked_lm_logits"]
-
-    @tf.function(jit_compile=xla)
-    def train():
-        with tf.GradientTape() as tape:
-            out = model(features, training=True)
-            loss = (masked_lm_loss(out["masked_lm_logits"], ids, weights)
-                    + classification_loss(out["next_sentence_logits"], nsp))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
+    forward, train = pretraining_step_fns(config, *synthetic_batch(config, batch, seq), xla)
     with table_per_layer() if variant == "nezha_per_layer" else contextlib.nullcontext():
         forward().numpy()
         train().numpy()
