@@ -190,3 +190,23 @@ def test_bad_nezha_input_exits_2_with_one_line(pretrained, tmp_path):
                                  "--do_train", f"--input_file={root}/zh.tfrecord", f"--max_seq_length={PRETRAIN_SEQ}"))
     assert f"--max_seq_length={PRETRAIN_SEQ} must be between 1 and max_position_embeddings=32" in line
     assert not (tmp_path / "p").exists()
+
+
+def test_nezha_training_checkpoint_converts_to_huggingface_nezha_and_back(pretrained, tmp_path):
+    from safetensors.numpy import load_file
+    from bert_tf.checkpoints import read_ours, read_tf1
+    root, model_dir = pretrained
+    checkpoint = f"{model_dir}/model.ckpt-80"
+    ok(script("convert_checkpoint.py", f"--tf1_checkpoint={checkpoint}", f"--hf_output_dir={tmp_path}/hf",
+              f"--bert_config_file={root}/bert_config.json", f"--vocab_file={need(f'{CHINESE}/vocab.txt')}"))
+    hf_config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert hf_config["model_type"] == "nezha" and hf_config["max_relative_position"] == 16
+    assert hf_config["architectures"] == ["NezhaForPreTraining"] and hf_config["vocab_size"] == 21136
+    names = set(load_file(str(tmp_path / "hf" / "model.safetensors")))
+    assert "nezha.embeddings.word_embeddings.weight" in names and not [n for n in names if "position" in n]
+    ok(script("convert_checkpoint.py", f"--hf_model_dir={tmp_path}/hf", f"--tf1_checkpoint={tmp_path}/tf1/bert_model.ckpt"))
+    assert json.loads((tmp_path / "tf1" / "bert_config.json").read_text()) == NEZHA
+    original, back = read_ours(checkpoint), read_tf1(str(tmp_path / "tf1" / "bert_model.ckpt"))
+    assert set(back) == set(original)
+    for name, value in original.items():
+        np.testing.assert_array_equal(back[name], value)
