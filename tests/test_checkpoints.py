@@ -195,7 +195,8 @@ def test_nezha_huggingface_layout_in_and_out_with_the_real_client(tmp_path):
     config, model, arrays = case.model_and_weights(BertPretrainingModel)
     ids, mask, types = case.inputs(need(case.TEXT), need(case.CHINESE_VOCAB))
     checkpoints.write_hf(str(tmp_path / "ours"), config, arrays)
-    assert json.loads((tmp_path / "ours" / "config.json").read_text())["architectures"] == ["NezhaForPreTraining"]
+    hf_config = json.loads((tmp_path / "ours" / "config.json").read_text())
+    assert hf_config["architectures"] == ["NezhaForPreTraining"]
     np.savez(tmp_path / "in.npz", input_ids=ids, input_mask=mask, segment_ids=types)
     case.run_hf_oracle(tmp_path / "ours", tmp_path / "in.npz", tmp_path / "out.npz", tmp_path / "theirs")
     hf = np.load(tmp_path / "out.npz")

@@ -54,6 +54,11 @@ def one_error_line(result):
     return errors[0]
 
 
+def read_results(path):
+    """eval_results.txt -> {key: value string}."""
+    return dict(line.split(" = ") for line in path.read_text().splitlines())
+
+
 def write_json(path, value):
     path.write_text(json.dumps(value))
     return path
@@ -96,14 +101,15 @@ def test_tiny_nezha_pretrains_on_a_chinese_novel_and_its_loss_falls(pretrained):
     uniform = math.log(NEZHA["vocab_size"])  # 9.96: the loss of a uniform guess
     assert logs[-1]["global_step"] == 80
     assert losses[0] < uniform and losses[-1] < losses[0] - 0.5, losses
-    results = dict(line.split(" = ") for line in (model_dir / "eval_results.txt").read_text().splitlines())
+    results = read_results(model_dir / "eval_results.txt")
     assert float(results["masked_lm_loss"]) < uniform - 3, results
     assert float(results["next_sentence_loss"]) > 0.3  # real pairs: not a constant label
 
 
 def test_nezha_checkpoint_gives_features_longer_than_max_position_embeddings(pretrained, tmp_path):
     root, model_dir = pretrained
-    (tmp_path / "in.txt").write_text("今天天气很好。 ||| 我们去公园散步吧。\n" + "红楼梦" * 30 + "\n", "utf-8")
+    text = "今天天气很好。 ||| 我们去公园散步吧。\n" + "红楼梦" * 30 + "\n"
+    (tmp_path / "in.txt").write_text(text, "utf-8")
     ok(script("extract_features.py", f"--input_file={tmp_path}/in.txt", f"--output_file={tmp_path}/o.jsonl",
               f"--vocab_file={need(f'{CHINESE}/vocab.txt')}", f"--bert_config_file={root}/bert_config.json",
               f"--init_checkpoint={model_dir}", "--layers=-1,-2", "--max_seq_length=64", "--use_xla"))
@@ -137,7 +143,7 @@ def test_nezha_fine_tunes_on_chnsenticorp_and_its_export_serves_both_signatures(
               "--do_eval", "--do_predict", f"--max_seq_length={CLASSIFIER_SEQ}", "--train_batch_size=32",
               "--learning_rate=5e-4", "--num_train_epochs=2", "--iterations_per_loop=50", "--use_xla",
               f"--export_dir={tmp_path}/export"))
-    results = dict(line.split(" = ") for line in (tmp_path / "out" / "eval_results.txt").read_text().splitlines())
+    results = read_results(tmp_path / "out" / "eval_results.txt")
     # Majority class: accuracy 0.60, log loss of the prior 0.673. Measured: 0.847 / 0.384.
     assert float(results["eval_accuracy"]) > 0.75 and float(results["eval_loss"]) < 0.55, results
 
@@ -163,8 +169,8 @@ def test_bad_nezha_input_exits_2_with_one_line(pretrained, tmp_path):
     root, model_dir = pretrained
     vocab = need(f"{CHINESE}/vocab.txt")
     (tmp_path / "in.txt").write_text("今天天气很好。\n", "utf-8")
-    bert = write_json(tmp_path / "bert_config.json",
-                      {k: v for k, v in NEZHA.items() if k not in ("use_relative_position", "max_relative_position")})
+    relative = ("use_relative_position", "max_relative_position")
+    bert = write_json(tmp_path / "bert_config.json", {k: v for k, v in NEZHA.items() if k not in relative})
     features = ("extract_features.py", f"--input_file={tmp_path}/in.txt", f"--output_file={tmp_path}/o.jsonl",
                 f"--vocab_file={vocab}", "--layers=-1", "--max_seq_length=32")
     checkpoint = f"{model_dir}/model.ckpt-80"
@@ -174,7 +180,8 @@ def test_bad_nezha_input_exits_2_with_one_line(pretrained, tmp_path):
     google = str(need(f"{CHINESE}/bert_model.ckpt.index"))[:-len(".index")]  # Google's Chinese BERT
     line = one_error_line(script(*features, f"--bert_config_file={root}/bert_config.json",
                                  f"--init_checkpoint={google}"))
-    assert google in line and f"{root}/bert_config.json" in line and "has bert/embeddings/position_embeddings" in line
+    assert google in line and f"{root}/bert_config.json" in line
+    assert "has bert/embeddings/position_embeddings" in line
     assert not (tmp_path / "o.jsonl").exists()
 
     line = one_error_line(script("convert_checkpoint.py", f"--tf1_checkpoint={checkpoint}",
@@ -183,11 +190,10 @@ def test_bad_nezha_input_exits_2_with_one_line(pretrained, tmp_path):
     assert not (tmp_path / "hf").exists()
 
     bad_k = write_json(tmp_path / "bad_k.json", dict(NEZHA, max_relative_position=0))
-    line = one_error_line(script("run_pretraining.py", f"--bert_config_file={bad_k}", f"--output_dir={tmp_path}/p",
-                                 "--do_train", f"--input_file={root}/zh.tfrecord"))
+    pretrain = ("run_pretraining.py", f"--output_dir={tmp_path}/p", "--do_train", f"--input_file={root}/zh.tfrecord")
+    line = one_error_line(script(*pretrain, f"--bert_config_file={bad_k}"))
     assert str(bad_k) in line and "'max_relative_position' must be an integer of at least 1, got 0" in line
-    line = one_error_line(script("run_pretraining.py", f"--bert_config_file={bert}", f"--output_dir={tmp_path}/p",
-                                 "--do_train", f"--input_file={root}/zh.tfrecord", f"--max_seq_length={PRETRAIN_SEQ}"))
+    line = one_error_line(script(*pretrain, f"--bert_config_file={bert}", f"--max_seq_length={PRETRAIN_SEQ}"))
     assert f"--max_seq_length={PRETRAIN_SEQ} must be between 1 and max_position_embeddings=32" in line
     assert not (tmp_path / "p").exists()
 
@@ -204,7 +210,8 @@ def test_nezha_training_checkpoint_converts_to_huggingface_nezha_and_back(pretra
     assert hf_config["architectures"] == ["NezhaForPreTraining"] and hf_config["vocab_size"] == 21136
     names = set(load_file(str(tmp_path / "hf" / "model.safetensors")))
     assert "nezha.embeddings.word_embeddings.weight" in names and not [n for n in names if "position" in n]
-    ok(script("convert_checkpoint.py", f"--hf_model_dir={tmp_path}/hf", f"--tf1_checkpoint={tmp_path}/tf1/bert_model.ckpt"))
+    ok(script("convert_checkpoint.py", f"--hf_model_dir={tmp_path}/hf",
+              f"--tf1_checkpoint={tmp_path}/tf1/bert_model.ckpt"))
     assert json.loads((tmp_path / "tf1" / "bert_config.json").read_text()) == NEZHA
     original, back = read_ours(checkpoint), read_tf1(str(tmp_path / "tf1" / "bert_model.ckpt"))
     assert set(back) == set(original)
