@@ -24,7 +24,7 @@ flags.DEFINE_string("init_checkpoint", None, "Checkpoint to export (Google's TF1
 flags.DEFINE_string("output_dir", None, "Or: the model folder; its latest checkpoint is exported.")
 flags.DEFINE_string("vocab_file", None, "The vocabulary file (becomes a SavedModel asset).")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case raw text in the serving_text signature.")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length of the serving_text signature.")
+flags.DEFINE_integer("max_seq_length", 128, "Sequence length of the serving_text signature (NEZHA: may exceed max_position_embeddings).")
 flags.DEFINE_string("export_dir", None, "Folder for the SavedModel (an earlier export there "
                     "is replaced).")
 flags.mark_flags_as_required(["task", "bert_config_file", "vocab_file", "export_dir"])

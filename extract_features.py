@@ -21,7 +21,8 @@ flags.DEFINE_string("layers", "-1,-2,-3,-4", "Comma-separated encoder layer inde
                     "counts from the last layer).")
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model.")
 flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length after WordPiece "
-                     "tokenization; longer inputs are truncated, shorter ones padded.")
+                     "tokenization; longer inputs are truncated, shorter ones padded. At most "
+                     "max_position_embeddings; any length for a NEZHA config.")
 flags.DEFINE_string("init_checkpoint", None, "Checkpoint: Google's TF1 layout or ours (a "
                     "model folder means its latest checkpoint).")
 flags.DEFINE_string("vocab_file", None, "The vocabulary file the model was trained on.")

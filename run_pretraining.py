@@ -17,7 +17,8 @@ flags.DEFINE_string("input_file", None, "Training TFRecords: comma-separated glo
 flags.DEFINE_string("input_files_dir", None, "Or: a directory of training TFRecords (NVIDIA's flag).")
 flags.DEFINE_string("eval_files_dir", None, "Evaluation TFRecords directory (default: the training files).")
 flags.DEFINE_string("eval_file", None, "Or: evaluation TFRecords as comma-separated globs.")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length the data was created with.")
+flags.DEFINE_integer("max_seq_length", 128, "Sequence length the data was created with (NEZHA: may "
+                     "exceed max_position_embeddings).")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequence in the data.")
 flags.DEFINE_bool("do_train", False, "Train.")
 flags.DEFINE_bool("do_eval", False, "Evaluate the latest checkpoint (or --init_checkpoint).")

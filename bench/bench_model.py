@@ -69,30 +69,32 @@ def matmul_peak(n=2048, steps=10):
     return best
 
 
-def _batch(config):
+def synthetic_batch(config, batch=BATCH, seq=SEQ, predictions=PREDICTIONS):
+    """Random pretraining features and labels (seeded), two segments of seq / 2."""
     rng = np.random.default_rng(0)
     features = {
-        "input_ids": tf.constant(rng.integers(0, config.vocab_size, [BATCH, SEQ]), tf.int32),
-        "input_mask": tf.ones([BATCH, SEQ], tf.int32),
-        "segment_ids": tf.constant(np.repeat([[0] * 64 + [1] * 64], BATCH, 0), tf.int32),
-        "masked_lm_positions": tf.constant(rng.integers(1, SEQ, [BATCH, PREDICTIONS]), tf.int32),
+        "input_ids": tf.constant(rng.integers(0, config.vocab_size, [batch, seq]), tf.int32),
+        "input_mask": tf.ones([batch, seq], tf.int32),
+        "segment_ids": tf.constant(np.repeat([[0] * (seq // 2) + [1] * (seq // 2)], batch, 0), tf.int32),
+        "masked_lm_positions": tf.constant(rng.integers(1, seq, [batch, predictions]), tf.int32),
     }
-    labels = (tf.constant(rng.integers(0, config.vocab_size, [BATCH, PREDICTIONS]), tf.int32),
-              tf.ones([BATCH, PREDICTIONS]), tf.zeros([BATCH], tf.int32))
+    labels = (tf.constant(rng.integers(0, config.vocab_size, [batch, predictions]), tf.int32),
+              tf.ones([batch, predictions]), tf.zeros([batch], tf.int32))
     return features, labels
 
 
-def measure_ours(size, steps, rounds=3):
-    config = preset(size)
+def pretraining_step_fns(config, features, labels, jit_compile=True):
+    """(forward, train): the pretraining model's forward pass and one training step (forward,
+    backward, AdamW update) on a fixed batch, as tf.functions (not yet traced)."""
     model = BertPretrainingModel(config).build_for()
     optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6)
-    features, (ids, weights, nsp) = _batch(config)
+    ids, weights, nsp = labels
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=jit_compile)
     def forward():
         return model(features, training=False)["masked_lm_logits"]
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=jit_compile)
     def train():
         with tf.GradientTape() as tape:
             out = model(features, training=True)
@@ -102,6 +104,12 @@ def measure_ours(size, steps, rounds=3):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    return forward, train
+
+
+def measure_ours(size, steps, rounds=3):
+    config = preset(size)
+    forward, train = pretraining_step_fns(config, *synthetic_batch(config))
     result = {}
     for name, fn in (("forward", forward), ("train", train)):
         fn().numpy()

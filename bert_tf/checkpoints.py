@@ -4,6 +4,10 @@ Everything is keyed by Google's TF1 variable names (`bert/encoder/layer_0/...`):
 lists its variables under those names (`model.tf1_weights()`), a TF1 checkpoint stores them
 as they are, and HuggingFace names are translated to and from them by rule
 (`tf1_to_hf_name` / `hf_to_tf1_name`), with dense kernels transposed.
+
+NEZHA (relative positions) uses the same names without `bert/embeddings/position_embeddings`;
+its HuggingFace layout (`model_type: nezha`) puts heads' encoders under `nezha.` instead of
+`bert.`, and older HuggingFace versions also stored each layer's fixed relative table.
 """
 
 import dataclasses
@@ -122,9 +126,33 @@ def shape_advice(name, got, want):
     return "check that --bert_config_file matches the checkpoint"
 
 
+POSITION_TABLE = "bert/embeddings/position_embeddings"
+
+
+def check_position_kind(config, names, source):
+    """Refuse a BERT checkpoint for a NEZHA config and the reverse, by the one variable that
+    tells them apart: BERT stores its absolute position table, NEZHA (relative positions)
+    has none. Without this, one would load with a random position table and the other would
+    silently drop the trained one. Checkpoints without an encoder pass."""
+    if "bert/embeddings/word_embeddings" not in names:
+        return
+    has_table = POSITION_TABLE in names
+    if config.use_relative_position and has_table:
+        raise CheckpointError(
+            f"{source}: has {POSITION_TABLE}, a BERT (absolute position) checkpoint, but "
+            f"{config.source} is a NEZHA config (use_relative_position: true), which has no such "
+            "variable; give the config the checkpoint was trained with")
+    if not config.use_relative_position and not has_table:
+        raise CheckpointError(
+            f"{source}: lacks {POSITION_TABLE}, a NEZHA (relative position) checkpoint, but "
+            f"{config.source} is a BERT config, which needs it; give the NEZHA config "
+            "(\"use_relative_position\": true) the checkpoint was trained with")
+
+
 def assign_tf1(model, arrays, source="<arrays>"):
     """Assign {tf1 name: array} to the model's variables by name; shapes must agree."""
     targets = model.tf1_weights()
+    check_position_kind(model.config, arrays, source)
     for name, variable in targets.items():
         if name in arrays:
             want, got = tuple(variable.shape), tuple(np.shape(arrays[name]))
@@ -143,6 +171,8 @@ def assign_tf1(model, arrays, source="<arrays>"):
 
 def load_tf1(model, prefix):
     """Initialize `model` from a Google TF1 checkpoint (`--init_checkpoint`)."""
+    if tf1_checkpoint_exists(prefix):  # BERT vs NEZHA from the names alone, before any read
+        check_position_kind(model.config, list_tf1(prefix), prefix)
     report = assign_tf1(model, read_tf1(prefix), source=prefix)
     if not report.loaded:
         raise CheckpointError(f"{prefix}: none of its variables match the model's Google names "
@@ -154,22 +184,38 @@ _OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _OUR_VARIABLE = re.compile(r"^variables/([^/]+)/\.ATTRIBUTES/VARIABLE_VALUE$")
 
 
-def read_ours(path):
-    """Model variables of one of our (object-based) checkpoints -> {Google TF1 name: ndarray}.
-
-    The runner saves `tf.train.Checkpoint(variables={tf1 name: variable}, ...)`, so each model
-    variable is stored under `variables/<escaped tf1 name>/.ATTRIBUTES/VARIABLE_VALUE`
-    (TensorFlow escapes "." as ".." and "/" as ".S"); optimizer slots and the rest are skipped.
-    """
-    reader = tf.train.load_checkpoint(path)
-    arrays = {}
-    for key in reader.get_variable_to_shape_map():
+def our_variable_keys(path):
+    """{Google TF1 name: checkpoint key} of the model variables in one of our (object-based)
+    checkpoints. The runner saves `tf.train.Checkpoint(variables={tf1 name: variable}, ...)`,
+    so each model variable is stored under `variables/<escaped tf1 name>/.ATTRIBUTES/VARIABLE_VALUE`
+    (TensorFlow escapes "." as ".." and "/" as ".S"); optimizer slots and the rest are not."""
+    keys = {}
+    for key, _ in tf.train.list_variables(path):
         match = _OUR_VARIABLE.match(key)
         if match:
-            name = re.sub(r"\.(.)", lambda m: "/" if m.group(1) == "S" else m.group(1),
-                          match.group(1))
-            arrays[name] = reader.get_tensor(key)
-    return arrays
+            keys[re.sub(r"\.(.)", lambda m: "/" if m.group(1) == "S" else m.group(1), match.group(1))] = key
+    return keys
+
+
+def read_ours(path):
+    """Model variables of one of our (object-based) checkpoints -> {Google TF1 name: ndarray}
+    (only those: the input iterator's state, which NumPy cannot hold, is never read)."""
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(key) for name, key in our_variable_keys(path).items()}
+
+
+def require_same_variables(model, path):
+    """Refuse one of our checkpoints whose model variables are not exactly `model`'s (another
+    task's head, a BERT checkpoint for a NEZHA config or the reverse): restoring would leave
+    some at their initial values, or drop trained ones, silently."""
+    have, want = set(our_variable_keys(path)), set(model.tf1_weights())
+    missing, surplus = sorted(want - have), sorted(have - want)
+    if missing or surplus:
+        parts = ([f"lacks {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")] if missing else []) + (
+            [f"has {', '.join(surplus[:3])}" + (" ..." if len(surplus) > 3 else "") + " that the model has not"]
+            if surplus else [])
+        raise CheckpointError(f"{path}: not a checkpoint of this model: it {' and '.join(parts)}; check "
+                              "--bert_config_file (a NEZHA config has no position_embeddings) and the task")
 
 
 def init_from_checkpoint(model, path):
@@ -251,7 +297,9 @@ def tf1_to_hf_name(name):
 
 
 def hf_to_tf1_name(name):
-    """HuggingFace name (with or without the `bert.` prefix) -> (TF1 name, transpose?)."""
+    """HuggingFace name (with or without the `bert.` / `nezha.` prefix) -> (TF1 name, transpose?)."""
+    if name.startswith("nezha."):
+        name = "bert." + name.removeprefix("nezha.")
     if name.startswith(("embeddings.", "encoder.", "pooler.")):
         name = "bert." + name
     if name == "cls.predictions.bias":
@@ -275,8 +323,26 @@ def hf_to_tf1_name(name):
     return "/".join(parts), False
 
 
+# HuggingFace buffers, not weights: position ids, token type ids, NEZHA's relative table.
+_HF_BUFFERS = ("position_ids", "token_type_ids", "relative_positions_encoding.positions_encoding")
+
+
+def _check_stored_relative_table(config, hf_name, value, source):
+    """Older HuggingFace NEZHA files store each layer's [max_pos, max_pos, head] relative
+    table; it must be the one our config computes, or the model would not be the same."""
+    from bert_tf.modeling import sinusoid_table
+    k, length = config.max_relative_position, value.shape[0]
+    positions = np.arange(length)
+    index = np.clip(positions[None, :] - positions[:, None], -k, k) + k
+    expected = sinusoid_table(k, config.head_size)[index]
+    if value.shape != expected.shape or np.abs(value - expected).max() > 1e-4:
+        raise CheckpointError(f"{source}: {hf_name} is not the relative table of "
+                              f"max_relative_position={k} and head size {config.head_size} "
+                              "that config.json describes")
+
+
 def read_hf(model_dir):
-    """A HuggingFace BERT folder -> (BertConfig, {tf1 name: array}, [ignored HF names])."""
+    """A HuggingFace BERT or NEZHA folder -> (BertConfig, {tf1 name: array}, [ignored HF names])."""
     config_path = os.path.join(model_dir, "config.json")
     weights_path = os.path.join(model_dir, "model.safetensors")
     for path in (config_path, weights_path):
@@ -288,8 +354,9 @@ def read_hf(model_dir):
             hf_config = json.load(f)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{config_path}: not valid JSON ({e.msg}, line {e.lineno})") from e
-    if hf_config.get("model_type", "bert") != "bert":
-        raise ConfigError(f"{config_path}: model_type is {hf_config['model_type']!r}, not 'bert'")
+    if hf_config.get("model_type", "bert") not in ("bert", "nezha"):
+        raise ConfigError(f"{config_path}: model_type is {hf_config['model_type']!r}, not 'bert' "
+                          "or 'nezha'")
     config = BertConfig.from_hf_dict(hf_config, source=config_path)
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
@@ -300,7 +367,9 @@ def read_hf(model_dir):
                               "incomplete (a cut-off download?): fetch it again") from e
     arrays, ignored = {}, []
     for hf_name, value in tensors.items():
-        if hf_name.endswith("position_ids") or hf_name == "cls.predictions.decoder.weight":
+        if hf_name.endswith(_HF_BUFFERS[-1]):
+            _check_stored_relative_table(config, hf_name, value, weights_path)
+        if hf_name.endswith(_HF_BUFFERS) or hf_name == "cls.predictions.decoder.weight":
             ignored.append(hf_name)  # a buffer, and the tied decoder (the embedding table)
             continue
         tf1_name, transpose = hf_to_tf1_name(hf_name)
@@ -313,18 +382,20 @@ def write_hf(output_dir, config: BertConfig, arrays, vocab_file=None):
     from safetensors.numpy import save_file
     os.makedirs(output_dir, exist_ok=True)
     has_heads = any(not n.startswith("bert/") for n in arrays)
+    prefix = "nezha." if config.use_relative_position else "bert."  # HF's base_model_prefix
     tensors = {}
     for name, value in arrays.items():
         hf_name, transpose = tf1_to_hf_name(name)
         if has_heads and hf_name.startswith(("embeddings.", "encoder.", "pooler.")):
-            hf_name = "bert." + hf_name
+            hf_name = prefix + hf_name
         tensors[hf_name] = np.ascontiguousarray(np.asarray(value).T if transpose else value)
     target = os.path.join(output_dir, "model.safetensors")
     with atomic.replacing(target) as tmp:
         save_file(tensors, tmp, metadata={"format": "pt"})
     hf_config = config.to_hf_dict()
     if has_heads:
-        hf_config["architectures"] = ["BertForPreTraining"]
+        hf_config["architectures"] = [("Nezha" if config.use_relative_position else "Bert")
+                                      + "ForPreTraining"]
     write_companions(output_dir, config, vocab_file, config_name="config.json",
                      config_dict=hf_config)
 
@@ -336,6 +407,7 @@ _MODEL_SCOPES = ("bert/", "cls/", "output_weights", "output_bias")
 def _check_against_config(config, arrays, source):
     """Shape-check arrays against a model built from `config` (raises CheckpointError)."""
     from bert_tf.heads import BertPretrainingModel  # heads import modeling, not us
+    check_position_kind(config, arrays, source)
     model = BertPretrainingModel(config).build_for()
     expected = {n: tuple(v.shape) for n, v in model.tf1_weights().items()}
     for name, value in arrays.items():
@@ -361,7 +433,8 @@ def convert_hf_to_tf1(hf_model_dir, tf1_prefix):
 
 
 def convert_tf1_to_hf(tf1_prefix, hf_output_dir, bert_config_file=None, vocab_file=None):
-    """Google layout -> HuggingFace folder; optimizer slots and global_step are dropped."""
+    """Google layout (or one of our training checkpoints, model.ckpt-N) -> HuggingFace folder;
+    optimizer slots and global_step are dropped."""
     if not tf1_checkpoint_exists(tf1_prefix):  # before its config: the checkpoint is the input
         raise CheckpointError(f"--tf1_checkpoint={tf1_prefix}: no checkpoint there "
                               f"({tf1_prefix}.index does not exist); pass the prefix, e.g. "
@@ -369,7 +442,7 @@ def convert_tf1_to_hf(tf1_prefix, hf_output_dir, bert_config_file=None, vocab_fi
     folder = os.path.dirname(os.path.abspath(tf1_prefix))
     config_file = bert_config_file or os.path.join(folder, "bert_config.json")
     config = BertConfig.from_json_file(config_file)
-    everything = read_tf1(tf1_prefix)
+    everything = read_ours(tf1_prefix) if _OBJECT_GRAPH in list_tf1(tf1_prefix) else read_tf1(tf1_prefix)
     arrays = {n: v for n, v in everything.items()
               if n.startswith(_MODEL_SCOPES) and not re.search(r"/adam_[mv]$|/(lamb|Adam)", n)}
     _check_against_config(config, arrays, tf1_prefix)

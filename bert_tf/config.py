@@ -34,6 +34,12 @@ _OURS_TO_HF_ACT = {"gelu_exact": "gelu", "gelu": "gelu_new", "relu": "relu", "si
                    "swish": "swish", "tanh": "tanh", "linear": "linear"}
 
 DEFAULT_LAYER_NORM_EPS = 1e-12
+# NEZHA's clipping distance when a config does not name one: the TensorFlow original fixes 64.
+DEFAULT_MAX_RELATIVE_POSITION = 64
+# Fields outside Google's file: written only when set (or named by the file read), so that a
+# file without them round-trips unchanged.
+_OPTIONAL_DEFAULTS = {"layer_norm_eps": DEFAULT_LAYER_NORM_EPS, "use_relative_position": False,
+                      "max_relative_position": DEFAULT_MAX_RELATIVE_POSITION}
 
 
 class ConfigError(UserError):
@@ -58,8 +64,14 @@ class BertConfig:
     # Not in Google's file (its LayerNorm epsilon is fixed at 1e-12); written only when it
     # differs, for models imported from elsewhere.
     layer_norm_eps: float = DEFAULT_LAYER_NORM_EPS
+    # NEZHA (Huawei): functional relative positions instead of the absolute position table;
+    # relative distances are clipped to +-max_relative_position. Written only when set.
+    use_relative_position: bool = False
+    max_relative_position: int = DEFAULT_MAX_RELATIVE_POSITION
     extra: dict = dataclasses.field(default_factory=dict)
     source: str = dataclasses.field(default="<in memory>", compare=False, repr=False)
+    # The optional fields the file named, so they are written back even at their defaults.
+    named: frozenset = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     def __post_init__(self):
         self.validate()
@@ -89,6 +101,26 @@ class BertConfig:
         if self.hidden_size % self.num_attention_heads:
             bad("hidden_size", f"({self.hidden_size}) is not a multiple of num_attention_heads "
                 f"({self.num_attention_heads})")
+        if not isinstance(self.use_relative_position, bool):
+            bad("use_relative_position", f"must be true or false, got {self.use_relative_position!r}")
+        value = self.max_relative_position
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            bad("max_relative_position", f"must be an integer of at least 1, got {value!r}")
+        if self.use_relative_position and self.head_size % 2:
+            bad("hidden_size", f"/ num_attention_heads = {self.head_size} must be even with "
+                "use_relative_position (the sinusoid table pairs sin and cos columns)")
+
+    def check_seq_length(self, max_seq_length, flag="--max_seq_length", minimum=1):
+        """The one rule for how long an input may be: up to max_position_embeddings for BERT
+        (its position table ends there), any length for relative positions (NEZHA), whose
+        encoding is a function of the distance. Raises ConfigError naming the flag and file."""
+        if max_seq_length < minimum:
+            raise ConfigError(f"{flag}={max_seq_length} must be at least {minimum}")
+        if not self.use_relative_position and max_seq_length > self.max_position_embeddings:
+            raise ConfigError(
+                f"{flag}={max_seq_length} must be between {minimum} and max_position_embeddings="
+                f"{self.max_position_embeddings} of {self.source} (its position table ends there; "
+                "a relative-position (NEZHA) config takes any length)")
 
     @property
     def head_size(self):
@@ -97,9 +129,11 @@ class BertConfig:
     # ------------------------------------------------------------------ Google's JSON
     def to_dict(self):
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in ("extra", "source", "layer_norm_eps")}
-        if self.layer_norm_eps != DEFAULT_LAYER_NORM_EPS:
-            out["layer_norm_eps"] = self.layer_norm_eps
+               if f.name not in ("extra", "source", "named", *_OPTIONAL_DEFAULTS)}
+        for name, default in _OPTIONAL_DEFAULTS.items():
+            value = getattr(self, name)
+            if value != default or name in self.named:
+                out[name] = value
         out.update(copy.deepcopy(self.extra))
         return dict(sorted(out.items()))
 
@@ -109,10 +143,11 @@ class BertConfig:
             raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
         if "vocab_size" not in data:
             raise ConfigError(f"{source}: field 'vocab_size' is missing")
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "source"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "source", "named"}
         kwargs = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}
-        return cls(**kwargs, extra=extra, source=source)
+        named = frozenset(k for k in data if k in _OPTIONAL_DEFAULTS)
+        return cls(**kwargs, extra=extra, source=source, named=named)
 
     @classmethod
     def from_json_file(cls, path):
@@ -141,7 +176,8 @@ class BertConfig:
     # ------------------------------------------------------------------ HuggingFace
     @classmethod
     def from_hf_dict(cls, data, source="<hf config>"):
-        """A HuggingFace `config.json` (model_type bert) -> BertConfig with our activation names."""
+        """A HuggingFace `config.json` (model_type bert or nezha) -> BertConfig with our
+        activation names; a NEZHA config turns relative positions on."""
         act = data.get("hidden_act", "gelu")
         if act not in _HF_TO_OURS_ACT:
             raise ConfigError(f"{source}: field 'hidden_act' is {act!r}, which has no BERT "
@@ -151,37 +187,61 @@ class BertConfig:
                                        "hidden_dropout_prob", "attention_probs_dropout_prob",
                                        "max_position_embeddings", "type_vocab_size",
                                        "initializer_range", "layer_norm_eps") if k in data}
-        pos = data.get("position_embedding_type", "absolute")
-        if pos != "absolute":
-            raise ConfigError(f"{source}: position_embedding_type {pos!r} is not BERT's "
-                              "absolute position embedding")
-        return cls.from_dict({**fields, "hidden_act": _HF_TO_OURS_ACT[act]}, source=source)
+        if data.get("model_type", "bert") == "nezha":
+            # HF's NezhaConfig defaults: every NEZHA is relative, 64 when the file is silent.
+            fields.update(use_relative_position=True, max_relative_position=data.get(
+                "max_relative_position", DEFAULT_MAX_RELATIVE_POSITION))
+        else:
+            pos = data.get("position_embedding_type", "absolute")
+            if pos != "absolute":
+                raise ConfigError(f"{source}: position_embedding_type {pos!r} is not BERT's "
+                                  "absolute position embedding")
+        config = cls.from_dict({**fields, "hidden_act": _HF_TO_OURS_ACT[act]}, source=source)
+        return config.replace(named=frozenset())  # HF writes every field: keep ours minimal
 
     def to_hf_dict(self):
-        out = {k: v for k, v in self.to_dict().items() if k not in self.extra}
+        """HuggingFace's `config.json`: BertModel's, or NezhaModel's for relative positions."""
+        out = {k: v for k, v in self.to_dict().items()
+               if k not in self.extra and k != "use_relative_position"}
         out.update(hidden_act=_OURS_TO_HF_ACT[self.hidden_act], layer_norm_eps=self.layer_norm_eps,
-                   model_type="bert", architectures=["BertModel"],
-                   position_embedding_type="absolute", pad_token_id=0)
+                   pad_token_id=0)
+        if self.use_relative_position:
+            out.update(model_type="nezha", architectures=["NezhaModel"],
+                       max_relative_position=self.max_relative_position)
+        else:
+            out.pop("max_relative_position", None)
+            out.update(model_type="bert", architectures=["BertModel"],
+                       position_embedding_type="absolute")
         return out
 
 
-def preset(name, vocab_size=30522, **overrides):
-    """Named sizes: Google's base and large, MiniLM-L6, and tiny/micro sizes for tests."""
-    sizes = {
-        "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                     intermediate_size=3072),
-        "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                      intermediate_size=4096),
-        "minilm_l6": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                          intermediate_size=1536),
-        "tiny": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=512, max_position_embeddings=512),
-        "micro": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=64, max_position_embeddings=128),
-    }
-    if name not in sizes:
-        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(sizes)}")
-    fields: dict[str, Any] = dict(vocab_size=vocab_size, type_vocab_size=2, **sizes[name])
+_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+_LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+# NEZHA's released Chinese models: the padded 21,136-row table (the vocab file has 21,128 lines).
+_NEZHA = dict(vocab_size=21136, use_relative_position=True, max_position_embeddings=512)
+PRESETS = {
+    "base": _BASE,
+    "large": _LARGE,
+    "minilm_l6": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                      intermediate_size=1536),
+    "tiny": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=512, max_position_embeddings=512),
+    "micro": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=128),
+    "nezha_base": dict(_BASE, **_NEZHA),
+    "nezha_large": dict(_LARGE, **_NEZHA),
+}
+
+
+def preset(name, vocab_size=None, **overrides):
+    """Named sizes: Google's base and large, MiniLM-L6, tiny/micro sizes for tests, and
+    NEZHA base/large (relative positions). `vocab_size` defaults to the preset's (30,522
+    for BERT sizes, NEZHA's 21,136)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    fields: dict[str, Any] = {"vocab_size": 30522, "type_vocab_size": 2, **PRESETS[name]}
+    if vocab_size is not None:
+        fields["vocab_size"] = vocab_size
     fields.update(overrides)
     return BertConfig(**fields, source=f"preset:{name}")
 
@@ -192,7 +252,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Write a bert_config.json for a preset size.")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--vocab_file", help="size the vocab from this vocab.txt")
-    parser.add_argument("--vocab_size", type=int, default=30522)
+    parser.add_argument("--vocab_size", type=int, help="default: the preset's (30522; NEZHA 21136)")
     parser.add_argument("--max_position_embeddings", type=int)
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@
 SavedModel with two signatures:
 
 - `serving_default`: `input_ids`, `input_mask`, `segment_ids` (int32 [batch, seq], any seq
-  up to max_position_embeddings) -> the task's outputs (see `task_outputs`);
+  up to max_position_embeddings; any seq for NEZHA) -> the task's outputs (see `task_outputs`);
 - `serving_text`: `text_a`, `text_b` (string [batch]; `text_b` "" for a single sentence)
   -> the same outputs, plus the `input_ids`, `input_mask`, `segment_ids` it built
   ([batch, max_seq_length]).
@@ -165,9 +165,13 @@ def _vocab_tokens(vocab_file, model_vocab_size=None):
     vocab = load_vocab(vocab_file)
     check_special_tokens(vocab, vocab_file, required=("[UNK]", "[CLS]", "[SEP]"))
     tokens = list(vocab)
-    if len(tokens) != max(vocab.values()) + 1 or "" in vocab:
+    if len(tokens) != max(vocab.values()) + 1:
         raise VocabError(f"{vocab_file}: has repeated or empty lines; the in-graph tokenizer "
                          "needs one distinct token per line")
+    # A line that strips to nothing is a token Google's tokenizer never produces (Google's
+    # Chinese vocab, and so NEZHA's, has U+2028 at id 343); tensorflow-text needs non-empty
+    # tokens, so it stands in as a name no text can produce (brackets and spaces split words).
+    tokens = [token or f"[empty line {index}]" for index, token in enumerate(tokens)]
     if model_vocab_size is not None and len(tokens) > model_vocab_size:
         raise VocabError(f"{vocab_file}: {len(tokens)} tokens, more than the model's "
                          f"vocab_size={model_vocab_size}; is it the model's vocab?")
@@ -242,9 +246,7 @@ def check_export_inputs(config, export_dir, vocab_file, max_seq_length):
     The runners can call this before training so that a bad `--export_dir` is reported at
     the start, not after hours of training.
     """
-    if not 3 <= max_seq_length <= config.max_position_embeddings:
-        raise ExportError(f"--max_seq_length={max_seq_length} must be between 3 and the "
-                          f"config's max_position_embeddings={config.max_position_embeddings}")
+    config.check_seq_length(max_seq_length, minimum=3)
     _vocab_tokens(vocab_file, config.vocab_size)
     _check_export_dir(export_dir)
 

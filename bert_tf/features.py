@@ -169,10 +169,7 @@ def extract_features(input_file, output_file, vocab_file, bert_config_file, init
 
     config = BertConfig.from_json_file(bert_config_file)
     layer_indexes = parse_layers(layers, config.num_hidden_layers)
-    if not 3 <= max_seq_length <= config.max_position_embeddings:
-        raise UserError(f"--max_seq_length={max_seq_length} must be between 3 and "
-                        f"max_position_embeddings={config.max_position_embeddings} of "
-                        f"{bert_config_file}")
+    config.check_seq_length(max_seq_length, minimum=3)
     if batch_size < 1:
         raise UserError(f"--batch_size={batch_size} must be at least 1")
     tokenizer = FullTokenizer(vocab_file, do_lower_case=do_lower_case)

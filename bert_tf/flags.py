@@ -113,7 +113,7 @@ def define_finetuning_flags(max_seq_length=128, learning_rate=5e-5, train_batch_
     FLAGS.set_default("iterations_per_loop", 100)
     flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
     flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased models).")
-    flags.DEFINE_integer("max_seq_length", max_seq_length, "Maximum total input length in WordPieces.")
+    flags.DEFINE_integer("max_seq_length", max_seq_length, "Maximum total input length in WordPieces (NEZHA: may exceed max_position_embeddings).")
     flags.DEFINE_bool("do_train", False, "Fine-tune.")
     flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set.")
     flags.DEFINE_bool("do_predict", False, "Predict (the test set, or --predict_file).")

@@ -7,11 +7,16 @@ maps checkpoints one to one without relying on Keras' own variable paths.
 
 Under a mixed precision policy, matmuls run in the compute dtype while LayerNorm and the
 attention softmax run in float32.
+
+With `use_relative_position` (NEZHA) there is no position table: attention adds a fixed
+sinusoid of the clipped distance j - i to the keys and values (`relative_position_encoding`).
 """
 
+import functools
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bert_tf.config import BertConfig
@@ -152,8 +157,41 @@ class LayerNorm(keras.layers.Layer):
         return {f"{scope}/gamma": self.gamma, f"{scope}/beta": self.beta}
 
 
+# ---------------------------------------------------------------------- relative positions
+@functools.lru_cache(maxsize=None)
+def sinusoid_table(max_relative_position, depth):
+    """NEZHA's functional relative position table T [2K + 1, depth] (float64, read-only):
+    T[p, 2m] = sin(p / 10000^(2m / depth)), T[p, 2m + 1] = cos(same), p = distance + K.
+
+    A constant of the architecture, not a trained variable: nothing of it is in checkpoints.
+    """
+    positions = np.arange(2 * max_relative_position + 1, dtype=np.float64)[:, None]
+    angles = positions / np.power(10000.0, np.arange(0, depth, 2, dtype=np.float64) / depth)
+    table = np.zeros([len(positions), depth])
+    table[:, 0::2] = np.sin(angles)
+    table[:, 1::2] = np.cos(angles)
+    table.setflags(write=False)
+    return table
+
+
+def relative_position_encoding(seq_length, max_relative_position, depth, dtype=tf.float32):
+    """R [seq, seq, depth] with R[i, j] = T[clip(j - i, -K, K) + K] (see `sinusoid_table`).
+
+    The encoder computes it once per forward pass and hands it to every layer (it is the
+    same in all of them, for keys and values alike); see docs/benchmarks.md for why.
+    """
+    table = tf.constant(sinusoid_table(max_relative_position, depth), tf.float32)
+    positions = tf.range(seq_length)
+    distance = positions[tf.newaxis, :] - positions[:, tf.newaxis]
+    index = tf.clip_by_value(distance, -max_relative_position, max_relative_position)
+    return tf.cast(tf.gather(table, index + max_relative_position), dtype)
+
+
 class Embeddings(keras.layers.Layer):
-    """Word + position + token-type embeddings, LayerNorm, dropout -> [batch * seq, hidden]."""
+    """Word + position + token-type embeddings, LayerNorm, dropout -> [batch * seq, hidden].
+
+    With relative positions (NEZHA) there is no position table: word + token type only.
+    """
 
     def __init__(self, config: BertConfig, **kwargs):
         super().__init__(**kwargs)
@@ -168,9 +206,11 @@ class Embeddings(keras.layers.Layer):
             name="word_embeddings", shape=(c.vocab_size, c.hidden_size), initializer=init)
         self.token_type_embeddings = self.add_weight(
             name="token_type_embeddings", shape=(c.type_vocab_size, c.hidden_size), initializer=init)
-        self.position_embeddings = self.add_weight(
-            name="position_embeddings", shape=(c.max_position_embeddings, c.hidden_size),
-            initializer=init)
+        self.position_embeddings = None
+        if not c.use_relative_position:
+            self.position_embeddings = self.add_weight(
+                name="position_embeddings", shape=(c.max_position_embeddings, c.hidden_size),
+                initializer=init)
         self.layer_norm.build((None, c.hidden_size))
 
     def call(self, input_ids, segment_ids, training=False):
@@ -179,6 +219,8 @@ class Embeddings(keras.layers.Layer):
         flat_types = tf.reshape(segment_ids, [-1])
         words = tf.gather(self.word_embeddings, flat_ids)
         types = tf.gather(self.token_type_embeddings, flat_types)
+        if self.position_embeddings is None:
+            return self.dropout(self.layer_norm(words + types), training=training)
         positions = self.position_embeddings[:seq_length]
         batch = tf.shape(input_ids)[0]
         out = tf.reshape(words + types, [batch, seq_length, -1]) + positions
@@ -187,8 +229,9 @@ class Embeddings(keras.layers.Layer):
 
     def tf1_weights(self, scope):
         out = {f"{scope}/word_embeddings": self.word_embeddings,
-               f"{scope}/token_type_embeddings": self.token_type_embeddings,
-               f"{scope}/position_embeddings": self.position_embeddings}
+               f"{scope}/token_type_embeddings": self.token_type_embeddings}
+        if self.position_embeddings is not None:
+            out[f"{scope}/position_embeddings"] = self.position_embeddings
         out.update(self.layer_norm.tf1_weights(f"{scope}/LayerNorm"))
         return out
 
@@ -197,7 +240,11 @@ class Embeddings(keras.layers.Layer):
 
 
 class SelfAttention(keras.layers.Layer):
-    """Multi-head self-attention with Google's additive mask (-10000 on padding)."""
+    """Multi-head self-attention with Google's additive mask (-10000 on padding).
+
+    Given `relative` (R [seq, seq, head_size], NEZHA), score(i, j) = (q_i.k_j + q_i.R_ij) /
+    sqrt(d) + mask and context_i = sum_j p_ij (v_j + R_ij), with p after dropout.
+    """
 
     def __init__(self, config: BertConfig, **kwargs):
         super().__init__(**kwargs)
@@ -221,7 +268,7 @@ class SelfAttention(keras.layers.Layer):
 
     fused = True
 
-    def call(self, x, mask_adder, batch, seq, training=False):
+    def call(self, x, mask_adder, batch, seq, training=False, relative=None):
         if self.fused:
             # One [hidden, 3 * hidden] matmul instead of three: better use of the CPU's cores.
             kernel = tf.concat([self.query.kernel, self.key.kernel, self.value.kernel], axis=1)
@@ -236,12 +283,32 @@ class SelfAttention(keras.layers.Layer):
             k = self._heads(self.key(x), batch, seq)
             v = self._heads(self.value(x), batch, seq)
         scores = tf.matmul(q, k, transpose_b=True)
+        if relative is not None:
+            relative = tf.cast(relative, x.dtype)
+            scores = (tf.cast(scores, tf.float32)
+                      + tf.cast(self._relative_scores(q, relative, batch, seq), tf.float32))
         scale = 1.0 / math.sqrt(self.config.head_size)
         scores = tf.cast(scores, tf.float32) * scale + tf.cast(mask_adder, tf.float32)
         probs = tf.cast(tf.nn.softmax(scores), x.dtype)
         probs = self.dropout(probs, training=training)
         context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])
+        if relative is not None:
+            context += self._relative_context(probs, relative, batch, seq)
         return tf.reshape(context, [-1, self.config.hidden_size])
+
+    def _relative_scores(self, q, relative, batch, seq):
+        """q_i.R_ij for every head: [batch, heads, seq, seq], as one matmul batched over i."""
+        heads, size = self.config.num_attention_heads, self.config.head_size
+        q_by_position = tf.reshape(tf.transpose(q, [2, 0, 1, 3]), [seq, batch * heads, size])
+        scores = tf.matmul(q_by_position, relative, transpose_b=True)  # [seq_i, b*h, seq_j]
+        return tf.transpose(tf.reshape(scores, [seq, batch, heads, seq]), [1, 2, 0, 3])
+
+    def _relative_context(self, probs, relative, batch, seq):
+        """sum_j p_ij R_ij for every head, as [batch, seq, heads, head_size]."""
+        heads, size = self.config.num_attention_heads, self.config.head_size
+        p_by_position = tf.reshape(tf.transpose(probs, [2, 0, 1, 3]), [seq, batch * heads, seq])
+        context = tf.matmul(p_by_position, relative)  # [seq_i, b*h, size]
+        return tf.transpose(tf.reshape(context, [seq, batch, heads, size]), [1, 0, 2, 3])
 
     def tf1_weights(self, scope):
         out = {}
@@ -281,8 +348,8 @@ class TransformerBlock(keras.layers.Layer):
         self.output_dense.build((None, c.intermediate_size))
         self.output_norm.build((None, c.hidden_size))
 
-    def call(self, x, mask_adder, batch, seq, training=False):
-        context = self.attention(x, mask_adder, batch, seq, training=training)
+    def call(self, x, mask_adder, batch, seq, training=False, relative=None):
+        context = self.attention(x, mask_adder, batch, seq, training=training, relative=relative)
         attended = self.dropout(self.attention_output(context), training=training)
         attended = self.attention_norm(attended + x)
         out = self.dropout(self.output_dense(self.intermediate(attended)), training=training)
@@ -347,9 +414,13 @@ class BertEncoder(keras.layers.Layer):
         hidden_shape = [batch, seq, self.config.hidden_size]
         x = self.embeddings(input_ids, segment_ids, training=training)
         mask_adder = attention_mask_adder(input_mask)
+        relative = None
+        if self.config.use_relative_position:  # once per forward pass, shared by every layer
+            relative = relative_position_encoding(seq, self.config.max_relative_position,
+                                                  self.config.head_size, self.compute_dtype)
         layers = []
         for block in self.blocks:
-            x = block(x, mask_adder, batch, seq, training=training)
+            x = block(x, mask_adder, batch, seq, training=training, relative=relative)
             if output_all_layers:
                 layers.append(tf.reshape(x, hidden_shape))
         sequence_output = tf.reshape(x, hidden_shape)

@@ -29,9 +29,7 @@ class Run:
     def bert_config(self, max_seq_length):
         """The model's config, checked against the sequence length the run feeds it."""
         config = BertConfig.from_json_file(self.settings.bert_config_file)
-        if max_seq_length > config.max_position_embeddings:
-            raise UserError(f"--max_seq_length={max_seq_length} exceeds max_position_embeddings="
-                            f"{config.max_position_embeddings} of {self.settings.bert_config_file}")
+        config.check_seq_length(max_seq_length)
         return config
 
     def worker_batch_size(self):

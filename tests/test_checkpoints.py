@@ -9,7 +9,7 @@ from bert_tf import checkpoints
 from bert_tf.config import BertConfig, preset
 from bert_tf.heads import (BertClassifierModel, BertModel, BertPretrainingModel, BertSpanModel,
                            BertTaggerModel)
-from conftest import need, run_oracle, simple_ids
+from conftest import ROOT, need, run_oracle, simple_ids
 import numpy_bert
 
 CHINESE = "bert_google/chinese_L-12_H-768_A-12"
@@ -158,3 +158,109 @@ def test_hf_and_tf1_names_translate_both_ways():
     assert checkpoints.hf_to_tf1_name("bert.embeddings.LayerNorm.gamma") == (
         "bert/embeddings/LayerNorm/gamma", False)
     assert checkpoints.tf1_to_hf_name("cls/squad/output_weights") == ("qa_outputs.weight", False)
+
+
+# ---------------------------------------------------------------------- NEZHA
+def _nezha_case():
+    import nezha_case
+    return nezha_case
+
+
+def test_nezha_matches_huggingface_golden():
+    """Our NEZHA against HuggingFace's NezhaModel (PyTorch) on real Chinese text of 140 tokens
+    (> 2K + 1 = 129, so distances are clipped): tests/golden/nezha_hf.npz, written by
+    tests/oracles/make_nezha_golden.py with the bench env (CI has none)."""
+    case = _nezha_case()
+    golden = np.load(ROOT / "tests" / "golden" / "nezha_hf.npz")
+    ids, mask, types = case.inputs(need(case.TEXT), need(case.CHINESE_VOCAB))
+    for name, ours in (("input_ids", ids), ("input_mask", mask), ("segment_ids", types)):
+        np.testing.assert_array_equal(golden[name], ours)  # the real text, tokenized as then
+    assert mask[0].sum() == case.SEQ > 2 * case.CONFIG["max_relative_position"] + 1
+    config, model, arrays = case.model_and_weights()
+    assert case.checksum(arrays) == pytest.approx(float(golden["weights_checksum"]), rel=1e-12), \
+        "nezha_case.weights draws differently now: rerun tests/oracles/make_nezha_golden.py"
+    out = model({"input_ids": ids, "input_mask": mask, "segment_ids": types})
+    for i, ours in enumerate(out["all_layers"]):
+        assert np.abs(ours.numpy() - golden["layers"][i]).max() < 1e-5, f"layer {i}"
+    assert np.abs(out["pooled_output"].numpy() - golden["pooled_output"]).max() < 1e-5
+
+
+def test_nezha_huggingface_layout_in_and_out_with_the_real_client(tmp_path):
+    """With the bench env: HF's NezhaForPreTraining loads what we write (no missing or
+    unexpected weight, `nezha.` prefix, heads), computes our hidden states, and what it saves
+    reads back to our arrays exactly. Skipped without the bench env (CI: the golden test)."""
+    case = _nezha_case()
+    if case.bench_python() is None:
+        pytest.skip("no bench env (bench/setup_bench_env.sh; BERT_TF_BENCH_VENV)")
+    config, model, arrays = case.model_and_weights(BertPretrainingModel)
+    ids, mask, types = case.inputs(need(case.TEXT), need(case.CHINESE_VOCAB))
+    checkpoints.write_hf(str(tmp_path / "ours"), config, arrays)
+    hf_config = json.loads((tmp_path / "ours" / "config.json").read_text())
+    assert hf_config["architectures"] == ["NezhaForPreTraining"]
+    np.savez(tmp_path / "in.npz", input_ids=ids, input_mask=mask, segment_ids=types)
+    case.run_hf_oracle(tmp_path / "ours", tmp_path / "in.npz", tmp_path / "out.npz", tmp_path / "theirs")
+    hf = np.load(tmp_path / "out.npz")
+    out = model.encode({"input_ids": ids, "input_mask": mask, "segment_ids": types}, False, True)
+    for i, ours in enumerate(out["all_layers"]):
+        assert np.abs(ours.numpy() - hf["hidden_states"][i + 1]).max() < 1e-5, f"layer {i}"
+    back_config, back, ignored = checkpoints.read_hf(str(tmp_path / "theirs"))
+    assert back_config == config and set(back) == set(arrays)
+    for name in arrays:
+        np.testing.assert_array_equal(back[name], arrays[name])
+
+
+def test_nezha_tf1_round_trip_has_no_position_or_relative_variable(tmp_path):
+    config = preset("micro", vocab_size=60, use_relative_position=True)
+    first = BertPretrainingModel(config).build_for()
+    checkpoints.save_tf1(first, str(tmp_path / "model.ckpt"), config)
+    names = checkpoints.list_tf1(str(tmp_path / "model.ckpt"))
+    assert "bert/embeddings/position_embeddings" not in names
+    assert not [n for n in names if "relative" in n]
+    second = BertPretrainingModel(BertConfig.from_json_file(tmp_path / "bert_config.json")).build_for()
+    report = checkpoints.init_from_checkpoint(second, str(tmp_path / "model.ckpt"))
+    assert report.missing == [] and report.unused == []
+    for name, value in checkpoints.model_tf1_arrays(first).items():
+        np.testing.assert_array_equal(value, checkpoints.model_tf1_arrays(second)[name])
+
+
+@pytest.mark.parametrize("saved_relative", [True, False])
+def test_bert_and_nezha_checkpoints_refuse_the_other_config_naming_both_files(tmp_path, saved_relative):
+    saved = preset("micro", vocab_size=60, use_relative_position=saved_relative)
+    checkpoints.save_tf1(BertModel(saved).build_for(), str(tmp_path / "model.ckpt"))
+    other = saved.replace(use_relative_position=not saved_relative)
+    other.to_json_file(tmp_path / "other_config.json")
+    other = BertConfig.from_json_file(tmp_path / "other_config.json")
+    with pytest.raises(checkpoints.CheckpointError) as e:
+        checkpoints.init_from_checkpoint(BertModel(other).build_for(), str(tmp_path / "model.ckpt"))
+    message = str(e.value)
+    assert "\n" not in message and "bert/embeddings/position_embeddings" in message
+    assert str(tmp_path / "model.ckpt") in message and str(tmp_path / "other_config.json") in message
+    assert ("lacks" if saved_relative else "has") in message
+
+
+def test_hf_nezha_stored_relative_tables_are_checked_then_ignored(tmp_path):
+    from bert_tf.modeling import relative_position_encoding
+    from safetensors.numpy import load_file, save_file
+    config = preset("micro", vocab_size=60, use_relative_position=True, max_position_embeddings=20,
+                    max_relative_position=5)
+    arrays = checkpoints.model_tf1_arrays(BertModel(config).build_for())
+    checkpoints.write_hf(str(tmp_path / "hf"), config, arrays)
+    weights = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    assert not [n for n in weights if "relative" in n or "position_embeddings" in n]
+    name = "encoder.layer.0.attention.self.relative_positions_encoding.positions_encoding"
+    for k, ok in ((5, True), (4, False)):
+        table = relative_position_encoding(20, k, config.head_size).numpy()
+        save_file(dict(weights, **{name: table}), str(tmp_path / "hf" / "model.safetensors"))
+        if ok:
+            _, back, ignored = checkpoints.read_hf(str(tmp_path / "hf"))
+            assert name in ignored and set(back) == set(arrays)
+        else:
+            with pytest.raises(checkpoints.CheckpointError, match="max_relative_position=5"):
+                checkpoints.read_hf(str(tmp_path / "hf"))
+
+
+def test_nezha_hf_names_take_the_nezha_prefix():
+    assert checkpoints.hf_to_tf1_name("nezha.encoder.layer.1.output.dense.weight") == (
+        "bert/encoder/layer_1/output/dense/kernel", True)
+    assert checkpoints.hf_to_tf1_name("nezha.embeddings.word_embeddings.weight") == (
+        "bert/embeddings/word_embeddings", False)

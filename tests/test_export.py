@@ -14,7 +14,7 @@ import tensorflow_text  # noqa: F401  (registers the in-graph tokenizer's ops fo
 
 from conftest import ROOT, UNCASED_VOCAB, need
 from bert_tf import checkpoints
-from bert_tf.config import preset
+from bert_tf.config import ConfigError, preset
 from bert_tf.data.classifier import truncate_seq_pair
 from bert_tf.export import ExportError, export_saved_model, load_task, truncated_lengths
 from bert_tf.heads import BertClassifierModel, BertSpanModel
@@ -157,7 +157,7 @@ def test_bad_input_is_refused_before_anything_is_written(classifier, tmp_path, v
     with pytest.raises(ExportError, match="--export_dir=.* is not a SavedModel"):
         export_saved_model(task, model, str(occupied), vocab, max_seq_length=MAX_SEQ)
     assert os.listdir(occupied) == ["notes.txt"]
-    with pytest.raises(ExportError, match="--max_seq_length=129 .* max_position_embeddings=128"):
+    with pytest.raises(ConfigError, match="--max_seq_length=129 .* max_position_embeddings=128"):
         export_saved_model(task, model, str(tmp_path / "a"), vocab, max_seq_length=129)
     repeated = tmp_path / "vocab.txt"
     repeated.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\nthe\n")

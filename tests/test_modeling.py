@@ -121,3 +121,102 @@ def test_dropout_layer_preserves_the_mean_and_draws_new_masks_each_call():
     assert abs(first.mean() - 1.0) < 0.02
     assert (first != second).any()
     np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+
+
+# ---------------------------------------------------------------------- NEZHA
+def _nezha(**overrides):
+    fields = dict(vocab_size=100, use_relative_position=True, max_relative_position=3,
+                  num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=16)
+    return preset("micro", **{**fields, **overrides})
+
+
+def _numpy_nezha(model, features, config):
+    import numpy_bert
+    from bert_tf.checkpoints import model_tf1_arrays
+    return numpy_bert.forward(model_tf1_arrays(model), features["input_ids"], features["input_mask"],
+                              features["segment_ids"], config.num_hidden_layers,
+                              config.num_attention_heads, max_relative_position=config.max_relative_position)
+
+
+def test_relative_position_encoding_is_the_clipped_sinusoid_of_the_formulas():
+    import numpy_bert
+    got = modeling.relative_position_encoding(11, 3, 8).numpy()
+    np.testing.assert_allclose(got, numpy_bert.relative_positions(11, 3, 8), atol=1e-6)
+    # clipping: every pair further apart than K shares the row of distance K
+    np.testing.assert_array_equal(got[0, 3], got[0, 10])
+    np.testing.assert_array_equal(got[10, 7], got[10, 0])
+    assert np.abs(got[0, 2] - got[0, 3]).max() > 0.1
+
+
+def test_nezha_has_no_position_table_and_no_relative_variable():
+    bert = BertModel(_nezha(use_relative_position=False)).build_for()
+    nezha = BertModel(_nezha()).build_for()
+    assert set(bert.tf1_weights()) - set(nezha.tf1_weights()) == {"bert/embeddings/position_embeddings"}
+    assert len(nezha.weights) == len(bert.weights) - 1  # the sinusoid is a constant, not a variable
+
+
+@pytest.mark.parametrize("seq", [12, 40])  # 40: beyond max_position_embeddings=16
+def test_nezha_matches_numpy_reference_of_the_formulas(seq):
+    config = _nezha()
+    model = BertModel(config).build_for()
+    features = _batch(seq=seq, pad=4)
+    out = model(features)
+    seq_ref, pooled_ref, layers_ref = _numpy_nezha(model, features, config)
+    assert np.abs(out["sequence_output"].numpy() - seq_ref).max() < 1e-5
+    assert np.abs(out["pooled_output"].numpy() - pooled_ref).max() < 1e-5
+    for ours, ref in zip(out["all_layers"], layers_ref):
+        assert np.abs(ours.numpy() - ref).max() < 1e-5
+    # the relative terms matter: the same weights as BERT with a zero position table differ
+    import numpy_bert
+    from bert_tf.checkpoints import model_tf1_arrays
+    zero = dict(model_tf1_arrays(model), **{"bert/embeddings/position_embeddings": np.zeros([seq, 32])})
+    plain, _, _ = numpy_bert.forward(zero, features["input_ids"], features["input_mask"],
+                                     features["segment_ids"], 2, 4)
+    assert np.abs(plain - seq_ref).max() > 0.05
+
+
+def test_nezha_under_xla_equals_eager_and_padding_does_not_leak():
+    config = _nezha()
+    model = BertModel(config).build_for()
+    features = _batch(seq=12, pad=4)
+    eager = model(features)["sequence_output"].numpy()
+    xla = tf.function(lambda f: model(f)["sequence_output"], jit_compile=True)(features).numpy()
+    assert np.abs(xla - eager).max() < 1e-5
+    changed = dict(features, input_ids=features["input_ids"].copy())
+    changed["input_ids"][:, -4:] = 57
+    np.testing.assert_allclose(model(changed)["sequence_output"].numpy()[:, :8], eager[:, :8], atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_nezha_mixed_precision_under_xla_tracks_float32(policy):
+    config = _nezha()
+    reference = BertModel(config).build_for()
+    mixed = BertModel(config, dtype=policy).build_for()
+    for name, variable in mixed.tf1_weights().items():
+        assert variable.dtype == "float32", name
+        variable.assign(reference.tf1_weights()[name])
+    features = _batch(seq=24, pad=4)
+    want = reference(features)["sequence_output"].numpy()
+    got = tf.function(lambda f: mixed(f)["sequence_output"], jit_compile=True)(features)
+    assert got.dtype == (tf.float16 if policy == "mixed_float16" else tf.bfloat16)
+    tolerance = 0.02 if policy == "mixed_float16" else 0.1
+    assert np.abs(got.numpy().astype(np.float32) - want).max() < tolerance
+
+
+def test_nezha_trains_under_xla_with_dropout():
+    config = _nezha()
+    model = BertModel(config).build_for()
+    features = _batch(seq=12, pad=4)
+    a = model(features, training=False)["pooled_output"].numpy()
+    b = model(features, training=True)["pooled_output"].numpy()
+    assert np.abs(a - b).max() > 1e-4  # dropout on in training (probabilities and hidden)
+
+    @tf.function(jit_compile=True)
+    def grads(f):
+        with tf.GradientTape() as tape:
+            out = model(f, training=True)
+            loss = tf.reduce_sum(out["sequence_output"] ** 2) + tf.reduce_sum(out["pooled_output"])
+        return [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
+
+    for variable, grad in zip(model.trainable_variables, grads(features)):
+        assert np.isfinite(grad.numpy()).all() and np.abs(grad.numpy()).max() > 0, variable.path

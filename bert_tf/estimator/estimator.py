@@ -98,6 +98,7 @@ class Estimator:
             return
         path = path or self.latest_checkpoint()
         if path:
+            checkpoints.require_same_variables(self.model, path)
             self._checkpoint().read(path).expect_partial()
             logging.info("restored %s (global step %d)", path, self.step)
         elif self.config.init_checkpoint:
