@@ -159,6 +159,10 @@ class FineTuning(Run):
         from bert_tf.estimator import hooks
         hooks.write_eval_results(results, self.output_path(name))
 
-    def write_json(self, name, value):
-        """A results file in output_dir, atomically (the chief calls it)."""
+    def write_json(self, name, value, step=None):
+        """A results file in output_dir, atomically (the chief calls it); with `step`, its
+        numbers also as evaluation summaries (`output_dir/eval`, for TensorBoard)."""
         atomic.write_json(self.output_path(name), value, indent=2)
+        if step is not None:
+            from bert_tf.estimator import hooks
+            hooks.write_eval_summaries(value, self.settings.output_dir, step)

@@ -15,6 +15,13 @@ from bert_tf.settings import FineTuningSettings, PretrainingSettings, RunnerSett
 
 FLAGS = flags.FLAGS
 
+# Ascend's NPU-only switches (its BERT scripts' flags): options for an NPU device plugin.
+NPU_ONLY_SWITCHES = {"npu_bert_use_tdt": (bool, "data pipeline offload (TDT)"),
+                     "npu_bert_debug": (bool, "debug mode"),
+                     "npu_bert_fused_gelu": (bool, "fused gelu kernel"),
+                     "npu_bert_npu_dropout": (bool, "NPU dropout kernel"),
+                     "npu_bert_job_start_file": (str, "job start marker file")}
+
 
 def define_pretraining_data_flags():
     """create_pretraining_data.py: Google's flags, NVIDIA's/Model Garden's, and ours."""
@@ -59,7 +66,8 @@ def define_runner_flags():
     flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (per global batch).")
     flags.DEFINE_float("end_learning_rate", 0.0, "Learning rate at the end of the polynomial decay.")
     flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warmup steps.")
-    flags.DEFINE_enum("optimizer_type", "adamw", ["adamw", "lamb"], "Google's AdamW or NVIDIA's LAMB.")
+    flags.DEFINE_enum("optimizer_type", "adamw", ["adamw", "lamb", "adam"], "Google's AdamW or NVIDIA's "
+                      "LAMB (adam: NVIDIA's and Ascend's name for AdamW).")
     flags.DEFINE_float("adam_epsilon", 1e-6, "Epsilon of AdamW/LAMB (Ascend's configuration: 1e-4).")
     flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on LayerNorm, bias).")
     flags.DEFINE_bool("clip_by_global_norm", True, "Clip gradients to global norm 1.0.")
@@ -68,7 +76,8 @@ def define_runner_flags():
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every N steps.")
     flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.")
     flags.DEFINE_integer("display_loss_steps", 10, "Log losses every N steps (at loop ends).")
-    flags.DEFINE_integer("save_summary_steps", 100, "TensorBoard summaries every N steps.")
+    flags.DEFINE_integer("save_summary_steps", None, "TensorBoard summaries every N steps (default: "
+                         "every loop, --iterations_per_loop).")
     flags.DEFINE_integer("seed", 12345, "Seed for initialization, dropout and input order.")
     flags.DEFINE_enum("nan_policy", "stop", ["stop", "rollback"], "After 3 consecutive non-finite "
                       "fp32 losses: stop (keeping the last good checkpoint), or roll back to the last "
@@ -95,10 +104,25 @@ def define_runner_flags():
                               "(repeatable; see docs/devices.md).")
     flags.DEFINE_string("precision_mode", None, "Ascend's precision mode for an NPU device plugin "
                         "(allow_mix_precision, must_keep_origin_dtype, ...).")
-    flags.DEFINE_integer("npu_bert_loss_scale", None, "Ascend's loss scale for an NPU device plugin: "
-                         "0 dynamic, >= 1 static, -1 off.")
-    flags.DEFINE_bool("npu_bert_clip_by_global_norm", None, "Ascend's gradient clipping switch for "
-                      "an NPU device plugin.")
+    flags.DEFINE_integer("npu_bert_loss_scale", None, "Ascend's name for --loss_scale (the same on "
+                         "every device): 0 dynamic, >= 1 static, -1 off.")
+    flags.DEFINE_bool("npu_bert_clip_by_global_norm", None, "Ascend's name for --clip_by_global_norm "
+                      "(the same on every device).")
+    for name, (kind, what) in NPU_ONLY_SWITCHES.items():
+        define = flags.DEFINE_bool if kind is bool else flags.DEFINE_string
+        define(name, None, f"Ascend's {what}: an option of an NPU device plugin (--device=npu); on "
+               "another device it changes nothing (said in the log).")
+    # NVIDIA's TF1 pretraining flags, with their meaning here
+    flags.DEFINE_bool("allreduce_post_accumulation", True, "NVIDIA's: reduce gradients once per "
+                      "optimizer step, after accumulation (what bert_tf always does; false is refused).")
+    flags.DEFINE_bool("report_loss", True, "NVIDIA's: report the loss (bert_tf always does: the log "
+                      "line, log.jsonl, summaries; false is refused).")
+    flags.DEFINE_bool("manual_fp16", False, "NVIDIA's: float16 with loss scaling (as --amp).")
+    flags.DEFINE_bool("use_fp16_cls", True, "NVIDIA's: the output layers compute in float16 under "
+                      "--amp (what bert_tf does: matmuls in the compute dtype, softmax in float32; false "
+                      "is refused).")
+    flags.DEFINE_string("dllog_path", None, "NVIDIA's: also write each logged loop as DLLogger JSON "
+                        "lines (\"DLLL {...}\") to this file (appended).")
     flags.DEFINE_bool("shard_by_record", False, "Several workers: each reads every n-th record "
                       "instead of its own files (needed when there are fewer files than workers).")
     flags.DEFINE_bool("scale_lr_by_workers", False, "Multiply --learning_rate by the number of "
@@ -164,9 +188,34 @@ def pretraining_data_options():
 
 
 def _precision():
-    if FLAGS.precision and (FLAGS.amp or FLAGS.use_fp16) and FLAGS.precision != "fp16":
+    fp16 = FLAGS.amp or FLAGS.use_fp16 or FLAGS.manual_fp16
+    if FLAGS.precision and fp16 and FLAGS.precision != "fp16":
         raise UserError(f"--amp asks for fp16 but --precision={FLAGS.precision}; give one of them")
-    return FLAGS.precision or ("fp16" if FLAGS.amp or FLAGS.use_fp16 else "fp32")
+    return FLAGS.precision or ("fp16" if fp16 else "fp32")
+
+
+def _same_as(flag, ascend_flag):
+    """Ascend's name for one of our settings: its value when given (and not contradicted)."""
+    ours, theirs = FLAGS[flag], FLAGS[ascend_flag]
+    if theirs.value is None:
+        return ours.value
+    if ours.present and ours.value != theirs.value:
+        raise UserError(f"--{ascend_flag}={theirs.value} and --{flag}={ours.value} disagree; give one of them")
+    return type(ours.value)(theirs.value)
+
+
+def _nvidia_flags():
+    """NVIDIA's flags whose false value would ask for what bert_tf does not do."""
+    if not FLAGS.allreduce_post_accumulation:
+        raise UserError("--allreduce_post_accumulation=false: bert_tf averages gradients once per optimizer "
+                        "step, after the accumulated micro-batches (reducing each micro-batch would cost "
+                        "k allreduces per step for the same result); drop the flag")
+    if not FLAGS.use_fp16_cls:
+        raise UserError("--use_fp16_cls=false: bert_tf's output layers run their matmuls in the compute "
+                        "dtype (float16 under --amp) and their softmax and loss in float32; drop the flag")
+    if not FLAGS.report_loss:
+        raise UserError("--report_loss=false: bert_tf always reports the loss (the log line, log.jsonl, "
+                        "TensorBoard summaries); drop the flag")
 
 
 def _device():
@@ -189,11 +238,14 @@ def _device_options():
         if not sep or not key:
             raise UserError(f"--device_option={item!r}: expected key=value")
         options[key] = value
-    named = {"fp16_compression": FLAGS.hvd_fp16_compression or None,
-             "precision_mode": FLAGS.precision_mode, "npu_bert_loss_scale": FLAGS.npu_bert_loss_scale,
-             "npu_bert_clip_by_global_norm": FLAGS.npu_bert_clip_by_global_norm}
+    named = {"fp16_compression": FLAGS.hvd_fp16_compression or None, "precision_mode": FLAGS.precision_mode}
     options.update((k, v) for k, v in named.items() if v is not None)
     return options
+
+
+def _vendor_options():
+    """The NPU-only switches given: options of a device that takes them, a log line elsewhere."""
+    return {name: FLAGS[name].value for name in NPU_ONLY_SWITCHES if FLAGS[name].value is not None}
 
 
 def _values(settings_class, **overrides):
@@ -213,9 +265,12 @@ def options(options_class):
 def runner_settings(settings_class=RunnerSettings, **overrides):
     """The runner's flags (define_runner_flags, and the script's own fields of
     `settings_class` that share a flag's name) -> a settings object."""
+    _nvidia_flags()
     return settings_class(**_values(
         settings_class, device=_device(), device_options=_device_options(), precision=_precision(),
-        **overrides))
+        vendor_options=_vendor_options(), loss_scale=_same_as("loss_scale", "npu_bert_loss_scale"),
+        optimizer_type={"adam": "adamw"}.get(FLAGS.optimizer_type, FLAGS.optimizer_type),
+        clip_by_global_norm=_same_as("clip_by_global_norm", "npu_bert_clip_by_global_norm"), **overrides))
 
 
 def pretraining_settings():

@@ -21,7 +21,8 @@ class Run:
         settings.require("bert_config_file", "output_dir")
         self.settings = settings
         self.strategy = create_strategy(settings.device, jit_compile=settings.use_xla,
-                                        precision=settings.precision, options=settings.device_options)
+                                        precision=settings.precision, options=settings.device_options,
+                                        vendor_options=settings.vendor_options)
         logging.info("device: %s; %d replica(s) in %d worker(s), %s%s", self.strategy.describe(),
                      self.strategy.num_replicas, self.strategy.num_workers, self.strategy.precision,
                      ", XLA" if settings.use_xla else "")
@@ -59,7 +60,7 @@ class Run:
                          log_every_n_steps=s.display_loss_steps,
                          save_summary_steps=s.save_summary_steps, seed=s.seed,
                          init_checkpoint=s.init_checkpoint, run_settings=run_settings,
-                         nan_policy=s.nan_policy)
+                         nan_policy=s.nan_policy, dllog_path=s.dllog_path)
 
     def run_settings(self, bert_config, num_train_steps, input_files, **shape):
         """What a resume depends on (recorded beside the checkpoints, compared on resume):

@@ -22,6 +22,7 @@ class RunnerSettings:
     # device
     device: str = "auto"
     device_options: dict = dataclasses.field(default_factory=dict)
+    vendor_options: dict = dataclasses.field(default_factory=dict)  # NPU-only switches (flags.NPU_ONLY_SWITCHES)
     precision: str = "fp32"
     use_xla: bool = False
     # optimization
@@ -42,8 +43,9 @@ class RunnerSettings:
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
     display_loss_steps: int = 10
-    save_summary_steps: int = 100
+    save_summary_steps: int = None  # None: every loop
     nan_policy: str = "stop"
+    dllog_path: str = None  # NVIDIA's DLLogger JSON lines, beside our log
 
     def require(self, *names):
         """Raise unless every named setting is given (the scripts' required flags)."""

@@ -8,7 +8,8 @@
 #   SETUP_DEV=0 scripts/setup.sh   runtime dependencies only
 #   BERT_TF_GPU=1 scripts/setup.sh GPU mode (the default when nvidia-smi lists a GPU; 0 forces
 #                                  CPU): tensorflow[and-cuda]==2.21.0 (CUDA, cuDNN and NCCL
-#                                  from pip) and Horovod built with NCCL against those libraries
+#                                  from pip) and Horovod built with NCCL (pip's NCCL; nvcc from
+#                                  the CUDA toolkit, CUDA_HOME or /usr/local/cuda)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,22 +77,26 @@ fi
 "${PIP[@]}" --no-deps -e "$ROOT" || fail "pip install -e . (the bert_tf package)"
 
 # ---------------------------------------------------------------- Horovod
-# GPU mode: Horovod's CUDA build wants one CUDA tree; pip spreads CUDA over nvidia/* packages,
-# so a tree of links to them is assembled under the cache (bin: nvcc; include; lib64).
-cuda_tree() {
+# GPU mode: Horovod's NCCL build needs a CUDA toolkit (nvcc: pip ships none for CUDA 12, its
+# nvidia-cuda-nvcc package holds only ptxas) and NCCL, which TensorFlow's pip packages bring:
+# a folder of links to pip's NCCL with the unversioned libnccl.so its build links against.
+cuda_home() {  # CUDA_HOME, /usr/local/cuda, or the toolkit of the nvcc on PATH (bin/nvcc + include/)
+  local home
+  for home in "${CUDA_HOME:-}" /usr/local/cuda "$(dirname "$(dirname "$(readlink -f "$(command -v nvcc || echo /nonexistent)")")")"; do
+    if [ -n "$home" ] && [ -x "$home/bin/nvcc" ] && [ -f "$home/include/cuda_runtime.h" ]; then
+      readlink -f "$home"; return 0
+    fi
+  done
+  return 1
+}
+nccl_home() {
   local site tree
-  site="$("$PY" -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))')/nvidia"
-  tree="$CACHE/cuda-from-pip"
-  rm -rf "$tree"; mkdir -p "$tree/bin" "$tree/include" "$tree/lib64"
-  ln -sf "$site"/cuda_nvcc/bin/* "$tree/bin/"
-  for part in "$site"/*/; do
-    [ -d "$part/include" ] && cp -rs "$part/include/." "$tree/include/" 2>/dev/null
-    [ -d "$part/lib" ] && ln -sf "$part"/lib/* "$tree/lib64/"
-  done
-  for lib in "$tree"/lib64/*.so.[0-9]*; do  # the unversioned names linkers look for
-    base="${lib%%.so.*}.so"; [ -e "$base" ] || ln -s "$lib" "$base"
-  done
-  [ -d "$site/cuda_nvcc/nvvm" ] && ln -sfn "$site/cuda_nvcc/nvvm" "$tree/nvvm"
+  site="$("$PY" -c 'import nvidia.nccl, os; print(list(nvidia.nccl.__path__)[0])')" || return 1
+  tree="$CACHE/nccl-from-pip"
+  rm -rf "$tree"; mkdir -p "$tree/lib"
+  ln -s "$site/include" "$tree/include"
+  ln -s "$site"/lib/libnccl.so.2 "$tree/lib/libnccl.so.2"
+  ln -s libnccl.so.2 "$tree/lib/libnccl.so"
   echo "$tree"
 }
 
@@ -115,10 +120,13 @@ if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
     grep -q '^#if 0 // bert_tf' "$src/horovod/tensorflow/xla_mpi_ops.cc" || fail "patching horovod/tensorflow/xla_mpi_ops.cc"
     gpu_env=()
     if [ "$GPU" = 1 ]; then
-      tree="$(cuda_tree)" || fail "assembling a CUDA tree from the pip packages"
-      gpu_env=(HOROVOD_GPU_OPERATIONS=NCCL HOROVOD_NCCL_LINK=SHARED HOROVOD_NCCL_HOME="$tree"
-               HOROVOD_CUDA_HOME="$tree" CUDA_HOME="$tree" PATH="$tree/bin:$PATH"
-               HOROVOD_BUILD_CUDA_CC_LIST="${HOROVOD_BUILD_CUDA_CC_LIST:-70,75,80,86,89,90}")
+      cuda="$(cuda_home)" || fail "GPU mode: no CUDA toolkit (nvcc) found for Horovod's NCCL build; install \
+NVIDIA's CUDA toolkit (set CUDA_HOME if it is not /usr/local/cuda), then rerun"
+      nccl="$(nccl_home)" || fail "GPU mode: NCCL from pip (nvidia-nccl-cu12) not found in $VENV"
+      step "Horovod with NCCL: CUDA toolkit $cuda, NCCL $nccl"
+      gpu_env=(HOROVOD_GPU_OPERATIONS=NCCL HOROVOD_NCCL_LINK=SHARED HOROVOD_NCCL_HOME="$nccl"
+               HOROVOD_CUDA_HOME="$cuda" CUDA_HOME="$cuda" PATH="$cuda/bin:$PATH"
+               HOROVOD_BUILD_CUDA_CC_LIST="${HOROVOD_BUILD_CUDA_CC_LIST:-75,80,86,89,90}")
     fi
     env "${gpu_env[@]}" HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 \
       HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_JAX=1 \

@@ -54,10 +54,17 @@ class DeviceStrategy:
     # Estimator's 10-steps-per-launch path): not where a step spans devices (tf.distribute).
     compiles_whole_steps = True
 
-    def __init__(self, jit_compile=False, precision="fp32", options=None):
+    def __init__(self, jit_compile=False, precision="fp32", options=None, vendor_options=None):
         self.jit_compile = jit_compile
         self.precision = precision
         self.options = dict(options or {})
+        vendor_options = dict(vendor_options or {})
+        self.options.update((k, v) for k, v in vendor_options.items() if k in self.accepted_options)
+        ignored = sorted(set(vendor_options) - set(self.accepted_options))
+        if ignored:
+            from absl import logging
+            logging.info("--%s: %s of another device; they change nothing on --device=%s",
+                         ", --".join(ignored), "switches" if len(ignored) > 1 else "a switch", self.name)
         unknown = sorted(set(self.options) - set(self.accepted_options))
         if unknown:
             accepted = ", ".join(self.accepted_options) or "none"

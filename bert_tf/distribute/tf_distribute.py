@@ -30,8 +30,8 @@ class TFDistributeStrategy(DeviceStrategy):
     compiles_whole_steps = False
 
     def __init__(self, tf_strategy, name="tf_distribute", **kwargs):
-        super().__init__(**kwargs)
         self.name = name
+        super().__init__(**kwargs)
         self.tf_strategy = tf_strategy
         resolver = getattr(tf_strategy, "cluster_resolver", None)
         self._rank, self._workers = 0, 1

@@ -323,7 +323,7 @@ class Estimator:
     def _train_loops(self, iterator, max_steps, saved, stop):
         cfg = self.config
         logger = hooks.LoopLogger(cfg.model_dir, self.strategy.is_chief, self.params.get("global_batch_size", 0),
-                                  cfg.save_summary_steps)
+                                  cfg.save_summary_steps or cfg.iterations_per_loop, cfg.dllog_path)
         step = last_logged = self.step
         logger.start(step)
         rollbacks = 0

@@ -12,7 +12,7 @@ class RunConfig:
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
     log_every_n_steps: int = 100
-    save_summary_steps: int = 100
+    save_summary_steps: int = None  # None: every loop (iterations_per_loop)
     seed: int = 12345
     max_nonfinite_steps: int = 3  # consecutive non-finite fp32 losses before stopping
     # Google's TF1 layout or ours: the weights to start from when model_dir has no checkpoint
@@ -22,11 +22,12 @@ class RunConfig:
     # input files, ...): recorded beside the checkpoints and compared on resume (checkpointing.RunRecord).
     run_settings: dict = None
     nan_policy: str = "stop"  # "rollback": back to the last checkpoint past the non-finite batches
+    dllog_path: str = None  # also log each loop as NVIDIA's DLLogger JSON lines there
 
     def __post_init__(self):
         for name in ("iterations_per_loop", "save_checkpoints_steps", "keep_checkpoint_max",
                      "log_every_n_steps", "save_summary_steps", "max_nonfinite_steps"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"--{name}={getattr(self, name)} must be at least 1")
         if self.nan_policy not in ("stop", "rollback"):
             raise UserError(f"--nan_policy={self.nan_policy}: use stop or rollback")

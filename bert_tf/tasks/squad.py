@@ -166,7 +166,7 @@ class SquadTask:
                                 o.version_2_with_negative, o.null_score_diff_threshold, o.verbose_logging)
         if squad_json.has_answers(squad_json.read_json(o.predict_file, "--predict_file")):
             scores = self.score(out["predictions.json"], out["null_odds.json"])
-            run.write_json("eval_results.json", scores)
+            run.write_json("eval_results.json", scores, step=global_step)
             print(json.dumps(scores))
 
     def score(self, predictions_file, null_odds_file):

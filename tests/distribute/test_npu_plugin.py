@@ -42,8 +42,9 @@ def test_pretraining_on_the_plugin_calls_every_hook(plugin_env, tmp_path):
     env = dict(plugin_env, BERT_TF_NPU_TRACE=str(trace))
     result = subprocess.run(
         [sys.executable, str(ROOT / "run_pretraining.py"), "--device=npu",
-         "--precision_mode=must_keep_origin_dtype", "--npu_bert_loss_scale=-1",
-         "--npu_bert_clip_by_global_norm=false", f"--bert_config_file={tmp_path}/bert_config.json",
+         "--precision_mode=must_keep_origin_dtype", "--device_option=npu_bert_loss_scale=-1",
+         "--device_option=npu_bert_clip_by_global_norm=false", "--npu_bert_use_tdt=true",
+         f"--bert_config_file={tmp_path}/bert_config.json",
          f"--input_file={tmp_path}/data.tfrecord", f"--output_dir={tmp_path}/model", "--do_train",
          "--do_eval", "--max_seq_length=32", "--max_predictions_per_seq=5", "--train_batch_size=4",
          "--num_accumulation_steps=2", "--num_train_steps=4", "--num_warmup_steps=1",
@@ -53,7 +54,8 @@ def test_pretraining_on_the_plugin_calls_every_hook(plugin_env, tmp_path):
     calls = [json.loads(line) for line in trace.read_text().splitlines()]
     assert ALL_HOOKS <= {c["hook"] for c in calls}
     init = next(c for c in calls if c["hook"] == "init")
-    assert init == {"hook": "init", "rank_id": 0, "rank_size": 1, "device_id": 0, "precision": "fp32"}
+    assert init == {"hook": "init", "rank_id": 0, "rank_size": 1, "device_id": 0, "precision": "fp32",
+                    "switches": {"npu_bert_use_tdt": True}}  # Ascend's NPU-only switch reaches the plugin
     assert {"hook": "configure_training", "loss_scale": -1.0, "optimizer": "set"} in calls
     assert {"hook": "device_scope", "device": "/CPU:0"} in calls  # no PluggableDevice named NPU here
     assert (tmp_path / "model" / "eval_results.txt").exists()
@@ -146,5 +148,7 @@ def test_squad_on_the_plugin_calls_every_hook(plugin_env, tiny_bert_dir, small_s
     calls = [json.loads(line) for line in trace.read_text().splitlines()]
     assert ALL_HOOKS <= {c["hook"] for c in calls}
     assert next(c for c in calls if c["hook"] == "init")["precision"] == "fp16"
-    assert {"hook": "configure_training", "loss_scale": 0.0} in calls
+    assert {"hook": "configure_training"} in calls  # --npu_bert_loss_scale=0 is --loss_scale=0 everywhere
+    logged = json.loads((tmp_path / "out" / "log.jsonl").read_text().splitlines()[-1])
+    assert logged["loss_scale"] >= 1.0  # dynamic float16 loss scaling
     assert (tmp_path / "out" / "null_odds.json").exists()

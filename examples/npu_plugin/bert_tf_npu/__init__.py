@@ -94,7 +94,10 @@ def _parse_bool(name, value):
 
 class NpuStrategy(DeviceStrategy):
     name = "npu"
-    accepted_options = ("precision_mode", "npu_bert_loss_scale", "npu_bert_clip_by_global_norm")
+    # Ascend's own settings; its NPU-only switches (TDT, debug, fused gelu, NPU dropout) are
+    # taken as options too and recorded (a real runtime would configure its session with them).
+    accepted_options = ("precision_mode", "npu_bert_loss_scale", "npu_bert_clip_by_global_norm",
+                        "npu_bert_use_tdt", "npu_bert_debug", "npu_bert_fused_gelu", "npu_bert_npu_dropout")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -105,8 +108,10 @@ class NpuStrategy(DeviceStrategy):
                 raise UserError(f"--precision_mode={mode} is unknown; known: {', '.join(PRECISION_MODES)}")
             self.precision = PRECISION_MODES[mode]
         self._collectives = self._collective_runtime()
+        switches = {k: v for k, v in self.options.items() if k.startswith("npu_bert_") and k not in (
+            "npu_bert_loss_scale", "npu_bert_clip_by_global_norm")}
         _trace("init", rank_id=self.info.rank_id, rank_size=self.info.rank_size,
-               device_id=self.info.device_id, precision=self.precision)
+               device_id=self.info.device_id, precision=self.precision, **({"switches": switches} if switches else {}))
 
     def _collective_runtime(self):
         """HCCL on a real NPU; this reference plugin borrows Horovod's transport."""
