@@ -120,6 +120,21 @@ if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
     grep -q '^#if 0 // bert_tf' "$src/horovod/tensorflow/xla_mpi_ops.cc" || fail "patching horovod/tensorflow/xla_mpi_ops.cc"
     gpu_env=()
     if [ "$GPU" = 1 ]; then
+      # Horovod's GPU ops take the CUDA stream through stream_executor::gpu::AsGpuStreamValue,
+      # which TensorFlow 2.21 no longer exports (an undefined symbol at load time); its Stream's
+      # platform_specific_handle() gives the same stream.
+      "$PY" - "$src/horovod/tensorflow/mpi_ops.cc" <<'PATCH' || fail "patching horovod/tensorflow/mpi_ops.cc (GPU stream)"
+import sys
+path = sys.argv[1]
+text = open(path).read()
+text = text.replace("stream_executor::gpu::AsGpuStreamValue(", "BertTfGpuStream(")
+anchor = "#endif // HAVE_GPU\n"
+definition = ("static GpuStreamHandle BertTfGpuStream(stream_executor::Stream* stream) {  // bert_tf: TF 2.21\n"
+              "  return static_cast<GpuStreamHandle>(stream->platform_specific_handle().stream);\n}\n")
+assert text.count("BertTfGpuStream(") >= 8 and anchor in text, "unexpected mpi_ops.cc"
+text = text.replace(anchor, definition + anchor, 1)
+open(path, "w").write(text)
+PATCH
       cuda="$(cuda_home)" || fail "GPU mode: no CUDA toolkit (nvcc) found for Horovod's NCCL build; install \
 NVIDIA's CUDA toolkit (set CUDA_HOME if it is not /usr/local/cuda), then rerun"
       nccl="$(nccl_home)" || fail "GPU mode: NCCL from pip (nvidia-nccl-cu12) not found in $VENV"

@@ -19,7 +19,7 @@ from bert_tf.data import pretraining_job
 from bert_tf.distribute import create_strategy
 from bert_tf.distribute.strategy import InputContext
 from bert_tf.errors import UserError
-from conftest import ROOT, UNCASED_VOCAB, need
+from conftest import ROOT, UNCASED_VOCAB, need, python_pid
 
 HERE = pathlib.Path(__file__).resolve().parent
 HOROVODRUN = str(pathlib.Path(sys.executable).parent / "horovodrun")
@@ -92,20 +92,6 @@ def test_multi_worker_launcher_with_mpi_only_rank0_writes(pretraining_data, tmp_
     assert len(logged) == 1 and logged[0].startswith("[1,0]")
 
 
-def _rank_pid(rank, script):
-    """The pid of the python process of `rank` running `script` (from /proc)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            environ = pathlib.Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (any(script.encode() in part for part in cmdline) and b"python" in cmdline[0]
-                and f"HOROVOD_RANK={rank}".encode() in environ):
-            return int(pid)
-    return None
-
-
 def test_killed_worker_stops_the_others_and_rerun_resumes(pretraining_data, tmp_path):
     model_dir = tmp_path / "model"
     cmd = horovodrun("gloo", *pretraining(pretraining_data, model_dir, "--num_train_steps=400",
@@ -116,7 +102,7 @@ def test_killed_worker_stops_the_others_and_rerun_resumes(pretraining_data, tmp_
         while not (model_dir / "model.ckpt-10.index").exists() and time.time() < deadline:
             assert proc.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]
             time.sleep(0.1)
-        pid = _rank_pid(1, "run_pretraining.py")
+        pid = python_pid("run_pretraining.py", b"HOROVOD_RANK=1\0")
         assert pid, "rank 1 not found"
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()

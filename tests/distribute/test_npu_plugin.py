@@ -30,14 +30,19 @@ def plugin_env(tmp_path_factory):
                 RANK_SIZE="1", DEVICE_ID="0")
 
 
-def test_pretraining_on_the_plugin_calls_every_hook(plugin_env, tmp_path):
+def micro_pretraining_data(folder):
+    """folder/data.tfrecord (seq 32, 5 predictions) and a micro folder/bert_config.json."""
     from bert_tf.config import preset
     from bert_tf.data import pretraining_job
     pretraining_job.run(pretraining_job.JobOptions(
         input_files=[str(need("pretrain_text/sample_text.txt"))], vocab_file=str(need(UNCASED_VOCAB)),
-        output_files=[str(tmp_path / "data.tfrecord")], max_seq_length=32, max_predictions_per_seq=5,
+        output_files=[str(folder / "data.tfrecord")], max_seq_length=32, max_predictions_per_seq=5,
         dupe_factor=2))
-    preset("micro", vocab_size=30522).to_json_file(tmp_path / "bert_config.json")
+    preset("micro", vocab_size=30522).to_json_file(folder / "bert_config.json")
+
+
+def test_pretraining_on_the_plugin_calls_every_hook(plugin_env, tmp_path):
+    micro_pretraining_data(tmp_path)
     trace = tmp_path / "trace.jsonl"
     env = dict(plugin_env, BERT_TF_NPU_TRACE=str(trace))
     result = subprocess.run(
@@ -63,13 +68,7 @@ def test_pretraining_on_the_plugin_calls_every_hook(plugin_env, tmp_path):
 
 def test_a_vendors_tf_distribute_strategy_plugs_in(plugin_env, tmp_path):
     """--device=npu_mirrored: the plugin's own tf.distribute.MirroredStrategy behind the hook."""
-    from bert_tf.config import preset
-    from bert_tf.data import pretraining_job
-    pretraining_job.run(pretraining_job.JobOptions(
-        input_files=[str(need("pretrain_text/sample_text.txt"))], vocab_file=str(need(UNCASED_VOCAB)),
-        output_files=[str(tmp_path / "data.tfrecord")], max_seq_length=32, max_predictions_per_seq=5,
-        dupe_factor=2))
-    preset("micro", vocab_size=30522).to_json_file(tmp_path / "bert_config.json")
+    micro_pretraining_data(tmp_path)
     trace = tmp_path / "trace.jsonl"
     result = subprocess.run(
         [sys.executable, str(ROOT / "run_pretraining.py"), "--device=npu_mirrored",

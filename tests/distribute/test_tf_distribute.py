@@ -19,7 +19,7 @@ from bert_tf.config import preset
 from bert_tf.data import pretraining_job
 from bert_tf.distribute import create_strategy, local
 from bert_tf.errors import UserError
-from conftest import ROOT, UNCASED_VOCAB, need
+from conftest import ROOT, UNCASED_VOCAB, need, python_pid
 
 HERE = pathlib.Path(__file__).resolve().parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -132,7 +132,7 @@ def test_killed_multiworker_process_fails_the_job_and_a_rerun_resumes(records, t
         while not (model_dir / "model.ckpt-10.index").exists() and time.time() < deadline:
             assert proc.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]
             time.sleep(0.1)
-        pid = _worker_pid(1)
+        pid = python_pid("run_pretraining.py", b'"index": 1}')
         assert pid, "worker 1 not found"
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
@@ -150,22 +150,6 @@ def test_killed_multiworker_process_fails_the_job_and_a_rerun_resumes(records, t
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert f"resumed from {last}" in result.stdout + result.stderr
     assert tf.train.latest_checkpoint(str(model_dir)).endswith(f"model.ckpt-{step + 10}")
-
-
-def _worker_pid(index):
-    """The run_pretraining.py process whose TF_CONFIG names task `index`."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            environ = pathlib.Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if (any(b"run_pretraining.py" in part for part in cmdline) and b"python" in cmdline[0]
-                and f'"index": {index}}}'.encode() in environ):
-            return int(pid)
-    return None
 
 
 def test_gpu_check_says_clearly_that_there_is_no_gpu():
