@@ -125,3 +125,26 @@ def minilm_google_dir(minilm_dir, tmp_path_factory):
     if result.returncode != 0:
         raise AssertionError(f"convert_checkpoint.py failed:\n{result.stderr[-3000:]}")
     return out
+
+
+def bench_python():
+    """The bench env's Python (torch + transformers: bench/setup_bench_env.sh), or None.
+
+    `BERT_TF_BENCH_VENV` names the env, else `.venv-bench` in the project root. CI does not
+    install it: tests that need it are skipped there, and say so."""
+    venv = pathlib.Path(os.environ.get("BERT_TF_BENCH_VENV", ROOT / ".venv-bench"))
+    python = venv / "bin" / "python"
+    return python if python.exists() else None
+
+
+def run_bench_oracle(script, *args, timeout=600):
+    """Run a tests/oracles script in the bench env; skips the test where there is none."""
+    python = bench_python()
+    if python is None:
+        pytest.skip("no bench env (torch + transformers; bench/setup_bench_env.sh, or set "
+                    "BERT_TF_BENCH_VENV)")
+    result = subprocess.run([str(python), str(ROOT / "tests" / "oracles" / script), *map(str, args)],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"bench oracle {script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result.stdout
