@@ -158,3 +158,61 @@ def test_hf_layout_loads_into_transformers_with_equal_outputs(pretrained_run, tm
     np.testing.assert_allclose(ours["masked_lm_logits"].numpy(), want["prediction_logits"], atol=1e-4)
     np.testing.assert_allclose(ours["next_sentence_logits"].numpy(), want["seq_relationship_logits"],
                                atol=1e-5)
+
+
+# ---------------------------------------------------------------------- NVIDIA's PyTorch files
+@pytest.fixture(scope="module")
+def nvidia_reference(tmp_path_factory):
+    """The formula weights of the .pt fixtures written as a HuggingFace folder and converted to
+    Google's layout by --hf_model_dir: what --pytorch_checkpoint must give."""
+    sys.path.insert(0, str(ROOT / "tests" / "oracles"))
+    import nvidia_bert_weights as w
+    from safetensors.numpy import save_file
+    from bert_tf import checkpoints
+    from bert_tf.config import BertConfig
+    root = tmp_path_factory.mktemp("nvidia_reference")
+    config = BertConfig.from_dict(w.CONFIG)
+    config.to_json_file(root / "bert_config.json")
+    out = {}
+    for heads in ("pretraining", "squad"):
+        hf = root / f"hf_{heads}"
+        hf.mkdir()
+        save_file({w.to_hf_name(k): v for k, v in w.weights(heads=heads).items()}, str(hf / "model.safetensors"))
+        (hf / "config.json").write_text(json.dumps(config.to_hf_dict()))
+        checkpoints.convert_hf_to_tf1(str(hf), str(root / heads / "bert_model.ckpt"))
+        out[heads] = checkpoints.read_tf1(str(root / heads / "bert_model.ckpt"))
+    return root, out
+
+
+def test_pytorch_checkpoints_equal_the_huggingface_conversion(nvidia_reference, tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_torch_checkpoint import COMMITTED, FILES, rounded
+    from bert_tf import checkpoints
+    root, reference = nvidia_reference
+    for file, (heads, dtype, _) in FILES.items():
+        prefix = tmp_path / file / "bert_model.ckpt"
+        _, names, left_out = checkpoints.convert_pytorch(str(COMMITTED / file), str(prefix),
+                                                         bert_config_file=str(root / "bert_config.json"))
+        got = checkpoints.read_tf1(str(prefix))
+        assert got.keys() == reference[heads].keys(), file
+        for name, value in reference[heads].items():
+            np.testing.assert_array_equal(got[name], rounded(value, dtype), err_msg=f"{file} {name}")
+        assert ("cls.predictions.decoder.weight" in left_out) == (heads == "pretraining")
+
+
+def test_pytorch_checkpoint_by_the_script(nvidia_reference, tmp_path):
+    """convert_checkpoint.py --pytorch_checkpoint, as a user runs it (no PyTorch here)."""
+    from bert_tf import checkpoints
+    root, reference = nvidia_reference
+    pt = ROOT / "tests" / "golden" / "torch" / "nvidia_fp32_legacy.pt"
+    prefix = tmp_path / "google" / "bert_model.ckpt"
+    result = run(f"--pytorch_checkpoint={pt}", f"--bert_config_file={root / 'bert_config.json'}",
+                 f"--tf1_checkpoint={prefix}", f"--hf_output_dir={tmp_path / 'hf'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = checkpoints.read_tf1(str(prefix))
+    for name, value in reference["pretraining"].items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    _, hf_arrays, _ = checkpoints.read_hf(str(tmp_path / "hf"))
+    assert hf_arrays.keys() == got.keys()
+    result = run(f"--pytorch_checkpoint={pt}", f"--tf1_checkpoint={prefix}")
+    assert result.returncode == 2 and "needs --bert_config_file" in result.stderr
