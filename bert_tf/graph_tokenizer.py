@@ -110,6 +110,8 @@ class GraphTokenizer(tf.Module):
         super().__init__(name=name)
         self.do_lower_case = do_lower_case
         self.unk_id = vocab_tokens.index(unk_token)
+        if len(vocab_tokens) >= 1 << 20:  # _longest_matches packs an id under its length
+            raise ValueError(f"a vocab of {len(vocab_tokens)} tokens; at most {(1 << 20) - 1}")
         self.max_chars_per_word = max_chars_per_word
         # the longest piece, in characters: no longer candidate can match
         self.max_piece_chars = min(max_chars_per_word, max(
@@ -201,65 +203,53 @@ class GraphTokenizer(tf.Module):
     def _wordpieces(self, cps, tokens, token_starts):
         """Greedy longest-match-first, as Google's WordpieceTokenizer: -> (ids, token of each)."""
         n = tf.size(cps)
-        positions = tf.range(n)
         token_ends = tf.concat([token_starts[1:], tf.reshape(n, [1])], axis=0)
         char_ends = tf.gather(token_ends, tokens)
-        first = tf.equal(positions, tf.gather(token_starts, tokens))
-        best_len, best_id = self._longest_matches(cps, positions, char_ends, first)
+        first = tf.equal(tf.range(n), tf.gather(token_starts, tokens))
+        best_len, best_id = self._longest_matches(cps, tokens, token_starts, char_ends, first)
         too_long = token_ends - token_starts > self.max_chars_per_word
-        return self._walk(best_len, best_id, token_starts, token_ends, too_long)
+        return self._walk(best_len, best_id, tokens, first, char_ends, too_long)
 
-    def _longest_matches(self, cps, positions, char_ends, first):
+    def _longest_matches(self, cps, tokens, token_starts, char_ends, first):
         """For each character: the length and id of the longest vocab piece starting there
-        (with `##` unless it starts its token); 0 when none does."""
+        (with `##` unless it starts its token); 0 when none does. Every candidate (a start,
+        up to the longest piece's length, within the token) is looked up at once."""
         n = tf.size(cps)
-        chars = tf.strings.unicode_encode(tf.expand_dims(cps, 1), "UTF-8")
-        prefix = tf.where(first, "", "##")
-        zeros = tf.zeros([n], tf.int32)
+        words = tf.strings.unicode_encode(tf.RaggedTensor.from_value_rowids(
+            cps, tokens, nrows=tf.size(token_starts)), "UTF-8")
+        counts = tf.minimum(char_ends - tf.range(n), self.max_piece_chars)
+        start = tf.repeat(tf.range(n), counts)  # a candidate per (start, length)
+        length = tf.range(tf.size(start)) - tf.gather(tf.cumsum(counts, exclusive=True), start) + 1
+        token = tf.gather(tokens, start)
+        text = tf.strings.substr(tf.gather(words, token), start - tf.gather(token_starts, token),
+                                 length, unit="UTF8_CHAR")
+        text = tf.strings.join([tf.where(tf.gather(first, start), "", "##"), text])
+        ids = tf.cast(self.vocab.lookup(text), tf.int32)
+        # the longest found per start: lengths above the ids (vocab ids < 2**20)
+        key = tf.where(ids >= 0, length * (1 << 20) + ids, -1)
+        best = tf.math.unsorted_segment_max(key, start, n)
+        found = best >= 0
+        return tf.where(found, best // (1 << 20), 0), tf.where(found, best % (1 << 20), 0)
 
-        def more(k, candidate, best_len, best_id):
-            return (k < self.max_piece_chars) & tf.reduce_any(positions + k < char_ends)
-
-        def extend(k, candidate, best_len, best_id):
-            valid = positions + k < char_ends
-            candidate = tf.strings.join([candidate, tf.gather(chars, tf.minimum(positions + k, n - 1))])
-            ids = tf.cast(self.vocab.lookup(candidate), tf.int32)
-            found = valid & (ids >= 0)
-            return (k + 1, candidate, tf.where(found, k + 1, best_len), tf.where(found, ids, best_id))
-
-        _, _, best_len, best_id = tf.while_loop(more, extend, (0, prefix, zeros, zeros))
-        return best_len, best_id
-
-    def _walk(self, best_len, best_id, token_starts, token_ends, too_long):
-        """Follow the longest matches from each token's start; a token that reaches a
-        character with no match, or is too long, is one [UNK]."""
-        count = tf.size(token_starts)
-        token_index = tf.range(count)
-        empty = tf.zeros([0], tf.int32)
-
-        def more(step, position, active, failed, out_token, out_step, out_id):
-            return tf.reduce_any(active)
-
-        def advance(step, position, active, failed, out_token, out_step, out_id):
-            at = tf.minimum(position, tf.size(best_len) - 1)
-            length = tf.where(active, tf.gather(best_len, at), 0)
-            stuck = active & tf.equal(length, 0)
-            failed, active = failed | stuck, active & ~stuck
-            out_token = tf.concat([out_token, tf.boolean_mask(token_index, active)], 0)
-            out_step = tf.concat([out_step, tf.fill([tf.reduce_sum(tf.cast(active, tf.int32))], step)], 0)
-            out_id = tf.concat([out_id, tf.boolean_mask(tf.gather(best_id, at), active)], 0)
-            position = position + length
-            return (step + 1, position, active & (position < token_ends), failed, out_token,
-                    out_step, out_id)
-
-        invariants = (tf.TensorShape([]),) + (tf.TensorShape([None]),) * 6
-        _, _, _, failed, out_token, out_step, out_id = tf.while_loop(
-            more, advance, (0, token_starts, ~too_long, too_long, empty, empty, empty),
-            shape_invariants=invariants)
-        keep = ~tf.gather(failed, out_token)
-        unk_tokens = tf.boolean_mask(token_index, failed)
-        out_token = tf.concat([tf.boolean_mask(out_token, keep), unk_tokens], 0)
-        out_step = tf.concat([tf.boolean_mask(out_step, keep), tf.zeros_like(unk_tokens)], 0)
-        out_id = tf.concat([tf.boolean_mask(out_id, keep), tf.fill(tf.shape(unk_tokens), self.unk_id)], 0)
-        order = tf.argsort(out_token * (MAX_WORD_CHARS + 1) + out_step, stable=True)
-        return tf.gather(out_id, order), tf.gather(out_token, order)
+    def _walk(self, best_len, best_id, tokens, first, char_ends, too_long):
+        """Follow the longest matches from each token's start (pointer doubling: after step
+        i every position reached within 2**(i+1) - 1 pieces is marked); a token whose walk
+        meets a character with no match, or that is too long, is one [UNK]."""
+        n = tf.size(best_len)
+        fail, end = n, n + 1  # two absorbing slots after the characters
+        step = tf.where(best_len > 0, tf.range(n) + best_len, fail)
+        step = tf.where(tf.equal(step, char_ends), end, step)
+        jump = tf.concat([step, [fail, end]], 0)
+        on_path = tf.concat([first, [False, False]], 0)
+        for _ in range(max(1, int(np.ceil(np.log2(self.max_chars_per_word + 1))))):
+            reached = tf.boolean_mask(jump, on_path)
+            on_path = tf.tensor_scatter_nd_update(on_path, tf.expand_dims(reached, 1),
+                                                  tf.ones_like(reached, tf.bool))
+            jump = tf.gather(jump, jump)
+        # where each token's walk ends (jump now spans more steps than a word has characters)
+        starts = tf.boolean_mask(tf.range(n), first)
+        failed_token = tf.equal(tf.gather(jump, starts), fail) | too_long
+        failed = tf.gather(failed_token, tokens)
+        piece = tf.where(failed, first, on_path[:n])
+        ids = tf.where(failed, self.unk_id, best_id)
+        return tf.boolean_mask(ids, piece), tf.boolean_mask(tokens, piece)
