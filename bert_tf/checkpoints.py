@@ -296,6 +296,10 @@ def hf_to_tf1_name(name):
     return "/".join(parts), False
 
 
+# the MLM decoder's weight is the word-embedding table, its bias cls.predictions.bias
+_HF_TIED = ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
+
+
 def read_hf(model_dir):
     """A HuggingFace BERT folder -> (BertConfig, {tf1 name: array}, [ignored HF names])."""
     config_path = os.path.join(model_dir, "config.json")
@@ -315,8 +319,8 @@ def read_hf(model_dir):
     from safetensors.numpy import load_file
     arrays, ignored = {}, []
     for hf_name, value in load_file(weights_path).items():
-        if hf_name.endswith("position_ids") or hf_name == "cls.predictions.decoder.weight":
-            ignored.append(hf_name)  # a buffer, and the tied decoder (the embedding table)
+        if hf_name.endswith("position_ids") or hf_name in _HF_TIED:
+            ignored.append(hf_name)  # a buffer, and the tied decoder (table and bias)
             continue
         tf1_name, transpose = hf_to_tf1_name(hf_name)
         arrays[tf1_name] = np.ascontiguousarray(value.T if transpose else value)
@@ -339,9 +343,23 @@ def write_hf(output_dir, config: BertConfig, arrays, vocab_file=None):
         save_file(tensors, tmp, metadata={"format": "pt"})
     hf_config = config.to_hf_dict()
     if has_heads:
-        hf_config["architectures"] = ["BertForPreTraining"]
+        hf_config.update(_hf_head_config(arrays))
     write_companions(output_dir, config, vocab_file, config_name="config.json",
                      config_dict=hf_config)
+
+
+def _hf_head_config(arrays):
+    """config.json entries for the heads present: the transformers class that holds them,
+    and the label count of a classifier or tagger (whose weights fit either class)."""
+    if "cls/predictions/output_bias" in arrays:
+        return {"architectures": ["BertForPreTraining"]}
+    if "cls/squad/output_weights" in arrays:
+        return {"architectures": ["BertForQuestionAnswering"]}
+    if "output_weights" in arrays:
+        labels = int(np.shape(arrays["output_weights"])[0])
+        return {"architectures": [], "id2label": {str(i): f"LABEL_{i}" for i in range(labels)},
+                "label2id": {f"LABEL_{i}": i for i in range(labels)}}
+    return {}
 
 
 # ---------------------------------------------------------------------- conversions
@@ -417,7 +435,8 @@ def export_google_layout(weights, folder, config: BertConfig, vocab_file=None,
     `weights` is a task model or {Google name: variable or array} (such as the runner's
     named variables); optimizer slots and counters among them are left out. Google's
     `modeling.py` loads the result by name. The folder must not be a training run's own:
-    its `checkpoint` file (which names the run's latest step) would be replaced.
+    its `checkpoint` file (which names the run's latest step) would be replaced. With several
+    workers, call it on the chief only.
     """
     arrays = model_weights_only(_as_arrays(weights))
     table = arrays.get("bert/embeddings/word_embeddings")
@@ -512,7 +531,7 @@ def pytorch_to_tf1(state, source="<state dict>"):
         if name.endswith("position_ids"):
             left_out.append(name)
             continue
-        if name == "cls.predictions.decoder.weight":
+        if name in _HF_TIED:  # checked below: Google's layout keeps the one table
             left_out.append(name)
             continue
         tf1_name, transpose = hf_to_tf1_name(name.replace(".dense_act.", ".dense."))

@@ -50,7 +50,24 @@ _TORCH_DTYPES = {
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 
 
-class _DType:
+class _Sealed:
+    """Objects the unpickler hands out: a pickle's BUILD opcode cannot change them."""
+
+    def __setstate__(self, state):
+        raise UnsafePickleError(f"the pickle tries to set the state of a {type(self).__name__}")
+
+
+class _Function(_Sealed):
+    """One of our rebuild functions, as the pickle sees it (sealed, unlike a function)."""
+
+    def __init__(self, function):
+        self._function = function
+
+    def __call__(self, *args):
+        return self._function(*args)
+
+
+class _DType(_Sealed):
     """What the unpickler returns for `torch.FloatStorage`, `torch.float16`...: a dtype tag."""
 
     def __init__(self, name, dtype):
@@ -64,7 +81,7 @@ class _DType:
 _UNTYPED = _DType("UntypedStorage", np.uint8)
 
 
-class _Storage:
+class _Storage(_Sealed):
     """One storage of the file: where its bytes are, read on first use."""
 
     def __init__(self, read_bytes, dtype, numel, source):
@@ -82,20 +99,19 @@ class _Storage:
         return self._data
 
 
-class LazyTensor:
+class LazyTensor(_Sealed):
     """A tensor of the file: its storage, offset, shape and strides (in elements)."""
 
     def __init__(self, storage, offset, shape, stride, dtype=None):
-        self.storage, self.offset = storage, int(offset)
-        self.shape, self.stride = tuple(int(s) for s in shape), tuple(int(s) for s in stride)
+        if not all(isinstance(x, tuple) and all(type(v) is int for v in x) for x in (shape, stride)):
+            raise UnsafePickleError(f"{storage.source}: a tensor's shape or strides are not integers")
+        if type(offset) is not int:
+            raise UnsafePickleError(f"{storage.source}: a tensor's offset is not an integer")
+        self.storage, self.offset, self.shape, self.stride = storage, offset, shape, stride
         self.dtype = dtype or storage.dtype
-        if len(self.shape) != len(self.stride) or min(self.shape + (0,)) < 0 or min(self.stride + (0,)) < 0:
+        if len(shape) != len(stride) or min(shape + (0,)) < 0 or min(stride + (0,)) < 0:
             raise TorchCheckpointError(f"{storage.source}: a tensor has a malformed shape "
-                                       f"{self.shape} / strides {self.stride}")
-
-    @property
-    def torch_dtype(self):
-        return self.dtype.name
+                                       f"{shape} / strides {stride}")
 
     def numpy(self):
         """The tensor as a NumPy array (bfloat16 widened to float32); bounds are checked
@@ -161,20 +177,20 @@ def _encode(text, encoding="latin1"):
     return text.encode("latin1")
 
 
+# Every name a state dict's pickle uses, resolved to our own sealed objects.
 _GLOBALS = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor_v3"): _rebuild_tensor_v3,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("collections", "OrderedDict"): _Function(collections.OrderedDict),
+    ("torch._utils", "_rebuild_tensor_v2"): _Function(_rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_tensor_v3"): _Function(_rebuild_tensor_v3),
+    ("torch._utils", "_rebuild_tensor"): _Function(_rebuild_tensor),
+    ("torch._utils", "_rebuild_parameter"): _Function(_rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): _Function(_rebuild_parameter),
     ("torch.storage", "UntypedStorage"): _UNTYPED,
     ("torch", "UntypedStorage"): _UNTYPED,
-    ("_codecs", "encode"): _encode,
+    ("_codecs", "encode"): _Function(_encode),
 }
 _GLOBALS.update({("torch", name): _DType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()})
 _GLOBALS.update({("torch", name): _DType(name, dtype) for name, dtype in _TORCH_DTYPES.items()})
-ALLOWED_GLOBALS = frozenset(f"{m}.{n}" for m, n in _GLOBALS)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):

@@ -235,3 +235,15 @@ def test_pytorch_names_and_an_untied_decoder():
     state["cls.predictions.decoder.weight"] = state["cls.predictions.decoder.weight"] + 1
     with pytest.raises(checkpoints.CheckpointError, match="differs from the word embeddings"):
         checkpoints.pytorch_to_tf1(state)
+
+
+def test_hf_config_names_the_class_of_the_heads(tmp_path):
+    config = preset("micro", vocab_size=50)
+    cases = {"pretraining": (BertPretrainingModel(config), ["BertForPreTraining"]),
+             "squad": (BertSpanModel(config), ["BertForQuestionAnswering"]),
+             "classifier": (BertClassifierModel(config, 3), [])}
+    for name, (model, architectures) in cases.items():
+        checkpoints.write_hf(str(tmp_path / name), config, checkpoints.model_tf1_arrays(model.build_for()))
+        hf = json.loads((tmp_path / name / "config.json").read_text())
+        assert hf["architectures"] == architectures, name
+    assert hf["id2label"] == {"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}

@@ -154,6 +154,21 @@ def test_views_are_read_and_bounds_are_checked(tmp_path):
         torch_checkpoint.read_state_dict(as_torch_zip(tmp_path / "none.pt", tensor_pickle(6, (6,), (1,))))
 
 
+def test_a_pickle_cannot_change_the_readers_objects(tmp_path):
+    """BUILD (set an object's state) on what the unpickler hands out is refused: a dtype tag
+    shared by every later read, or a tensor whose strides were checked when it was made."""
+    retag = b"\x80\x02ctorch\nFloatStorage\n}" + _str("dtype") + _str("float64") + b"sb."
+    with pytest.raises(UnsafePickleError, match="set the state of a _DType"):
+        torch_checkpoint.load(as_torch_zip(tmp_path / "retag.pt", retag))
+    data = np.arange(6, dtype=np.float32).tobytes()
+    restride = tensor_pickle(6, (2,), (1,))[:-2] + b"}" + _str("stride") + _tuple(_int(200)) + b"sbs."
+    with pytest.raises(UnsafePickleError, match="set the state of a LazyTensor"):
+        torch_checkpoint.load(as_torch_zip(tmp_path / "restride.pt", restride, {"0": data}))
+    np.testing.assert_array_equal(  # nothing shared was changed
+        torch_checkpoint.read_state_dict(as_torch_zip(tmp_path / "ok.pt", tensor_pickle(6, (2,), (1,)),
+                                                      {"0": data}))["w"], [0, 1])
+
+
 def test_files_that_are_not_state_dicts_are_named(tmp_path):
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(TorchCheckpointError, match="text.pt: not a readable torch.save file"):

@@ -29,6 +29,7 @@ def test_hf_to_tf1_writes_googles_layout_and_back(minilm_dir, tmp_path):
                      "bert_model.ckpt.index", "checkpoint", "vocab.txt"]
     config = json.loads((prefix.parent / "bert_config.json").read_text())
     assert config["hidden_act"] == "gelu_exact" and config["hidden_size"] == 384
+    assert "Google's modeling.py refuses that name" in result.stdout  # and the cost of "gelu"
     import tensorflow as tf
     variables = dict(tf.train.list_variables(str(prefix)))
     assert variables["bert/encoder/layer_5/intermediate/dense/kernel"] == [384, 1536]
