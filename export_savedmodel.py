@@ -6,7 +6,8 @@
 
 Signatures: `serving_default` (input_ids, input_mask, segment_ids: int32 [batch, seq]) and
 `serving_text` (text_a, text_b: string [batch]; "" for single sentences), both returning the
-task's outputs; see bert_tf/export.py.
+task's outputs; see bert_tf/export.py. The graph has core TensorFlow ops only: both run in
+`saved_model_cli run`, TF Serving and `tf.saved_model.load` without tensorflow_text.
 """
 
 import bert_tf  # noqa: F401  (first: environment for TensorFlow)

@@ -34,14 +34,19 @@ def tf1_checkpoint_exists(prefix):
 
 
 def read_tf1(prefix):
-    """All variables of a TF1 (name-based) checkpoint -> {name: ndarray}."""
+    """All numeric variables of a TF1 (name-based) checkpoint -> {name: ndarray}.
+
+    Entries that are not arrays (a tf.data iterator's state, dtype `variant`) are skipped:
+    NumPy cannot hold them, and no model variable is one.
+    """
     if not tf1_checkpoint_exists(prefix):
         raise CheckpointError(f"{prefix}: no checkpoint there ({prefix}.index does not exist); "
                               "pass the prefix, e.g. .../bert_model.ckpt")
     try:
         reader = tf.train.load_checkpoint(prefix)
-        shapes = reader.get_variable_to_shape_map()
-        return {name: reader.get_tensor(name) for name in sorted(shapes)}
+        dtypes = reader.get_variable_to_dtype_map()
+        return {name: reader.get_tensor(name) for name in sorted(dtypes)
+                if dtypes[name] not in (tf.variant, tf.resource)}
     except (tf.errors.OpError, ValueError) as e:
         raise CheckpointError(f"{prefix}: cannot read the checkpoint: {e}") from e
 
@@ -170,18 +175,38 @@ def assign_tf1(model, arrays, source="<arrays>"):
 
 
 def load_tf1(model, prefix):
-    """Initialize `model` from a Google TF1 checkpoint (`--init_checkpoint`)."""
-    if tf1_checkpoint_exists(prefix):  # BERT vs NEZHA from the names alone, before any read
-        check_position_kind(model.config, list_tf1(prefix), prefix)
-    report = assign_tf1(model, read_tf1(prefix), source=prefix)
-    if not report.loaded:
-        raise CheckpointError(f"{prefix}: none of its variables match the model's Google names "
-                              f"(it has e.g. {', '.join(report.unused[:3])})")
-    return report
+    """Initialize `model` from a checkpoint: Google's TF1 layout, or one of our training
+    checkpoints (a step's prefix or a model folder); the same as `init_from_checkpoint`."""
+    return init_from_checkpoint(model, prefix)
 
 
 _OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _OUR_VARIABLE = re.compile(r"^variables/([^/]+)/\.ATTRIBUTES/VARIABLE_VALUE$")
+
+
+def resolve_checkpoint(path):
+    """A checkpoint prefix from `path`: the prefix itself, or a folder's latest checkpoint."""
+    path = str(path)
+    if os.path.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise CheckpointError(f"{path}: a folder with no checkpoint in it; pass a checkpoint "
+                                  "prefix (e.g. .../bert_model.ckpt or .../model.ckpt-1000)")
+        return latest
+    if not tf1_checkpoint_exists(path):
+        raise CheckpointError(f"{path}: no checkpoint there ({path}.index does not exist); pass "
+                              "the prefix (e.g. .../bert_model.ckpt or .../model.ckpt-1000) or "
+                              "a model folder")
+    return path
+
+
+def is_training_checkpoint(prefix):
+    """True for our object-based checkpoints (run_pretraining.py, the fine-tuning scripts),
+    False for Google's name-based TF1 layout."""
+    try:
+        return _OBJECT_GRAPH in dict(tf.train.list_variables(prefix))
+    except (tf.errors.OpError, ValueError) as e:
+        raise CheckpointError(f"{prefix}: cannot read the checkpoint: {e}") from e
 
 
 def our_variable_keys(path):
@@ -198,10 +223,14 @@ def our_variable_keys(path):
 
 
 def read_ours(path):
-    """Model variables of one of our (object-based) checkpoints -> {Google TF1 name: ndarray}
-    (only those: the input iterator's state, which NumPy cannot hold, is never read)."""
-    reader = tf.train.load_checkpoint(path)
-    return {name: reader.get_tensor(key) for name, key in our_variable_keys(path).items()}
+    """Model variables of one of our (object-based) checkpoints -> {Google TF1 name: ndarray}.
+    Only those are read: the optimizer slots, dropout generators, step counters and the input
+    iterator's state (a `variant` NumPy cannot hold) are skipped."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        return {name: reader.get_tensor(key) for name, key in our_variable_keys(path).items()}
+    except (tf.errors.OpError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint: {e}") from e
 
 
 def require_same_variables(model, path):
@@ -218,28 +247,34 @@ def require_same_variables(model, path):
                               "--bert_config_file (a NEZHA config has no position_embeddings) and the task")
 
 
+def read_checkpoint(path):
+    """Any checkpoint the toolkit accepts -> (prefix, {Google TF1 name: ndarray}).
+
+    `path` is Google's TF1 layout (every numeric variable, optimizer slots included), one of
+    our training checkpoints (its model variables only) or a folder (its latest checkpoint).
+    """
+    prefix = resolve_checkpoint(path)
+    if is_training_checkpoint(prefix):
+        return prefix, read_ours(prefix)
+    return prefix, read_tf1(prefix)
+
+
 def init_from_checkpoint(model, path):
     """Initialize `model` from `--init_checkpoint`: Google's TF1 layout or one of ours.
 
-    One function for the runner, extract_features and export, so every tool accepts the same
-    checkpoints; a folder means its latest checkpoint. Returns the LoadReport.
+    One function for the runner, extract_features, export and `load_tf1`, so every tool
+    accepts the same checkpoints; a folder means its latest checkpoint. Returns the
+    LoadReport.
     """
-    if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise CheckpointError(f"{path}: a folder with no checkpoint in it; pass a checkpoint "
-                                  "prefix (e.g. .../bert_model.ckpt or .../ckpt-1000)")
-        path = latest
-    names = dict(tf.train.list_variables(path)) if tf1_checkpoint_exists(path) else {}
-    if _OBJECT_GRAPH not in names:
-        return load_tf1(model, path)
-    try:
-        arrays = read_ours(path)
-    except (tf.errors.OpError, ValueError) as e:
-        raise CheckpointError(f"{path}: cannot read the checkpoint: {e}") from e
-    report = assign_tf1(model, arrays, source=path)
+    prefix = resolve_checkpoint(path)
+    training = is_training_checkpoint(prefix)
+    # BERT vs NEZHA from the names alone, before anything is read (an index-only file will do)
+    check_position_kind(model.config, our_variable_keys(prefix) if training else list_tf1(prefix), prefix)
+    arrays = read_ours(prefix) if training else read_tf1(prefix)
+    report = assign_tf1(model, arrays, source=prefix)
     if not report.loaded:
-        raise CheckpointError(f"{path}: none of its variables match the model's Google names")
+        raise CheckpointError(f"{prefix}: none of its variables match the model's Google names "
+                              f"(it has e.g. {', '.join(report.unused[:3]) or 'nothing'})")
     return report
 
 
@@ -339,6 +374,8 @@ def _check_stored_relative_table(config, hf_name, value, source):
         raise CheckpointError(f"{source}: {hf_name} is not the relative table of "
                               f"max_relative_position={k} and head size {config.head_size} "
                               "that config.json describes")
+# the MLM decoder's weight is the word-embedding table, its bias cls.predictions.bias
+_HF_TIED = ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
 
 
 def read_hf(model_dir):
@@ -369,8 +406,8 @@ def read_hf(model_dir):
     for hf_name, value in tensors.items():
         if hf_name.endswith(_HF_BUFFERS[-1]):
             _check_stored_relative_table(config, hf_name, value, weights_path)
-        if hf_name.endswith(_HF_BUFFERS) or hf_name == "cls.predictions.decoder.weight":
-            ignored.append(hf_name)  # a buffer, and the tied decoder (the embedding table)
+        if hf_name.endswith(_HF_BUFFERS) or hf_name in _HF_TIED:
+            ignored.append(hf_name)  # a buffer, and the tied decoder (the embedding table and bias)
             continue
         tf1_name, transpose = hf_to_tf1_name(hf_name)
         arrays[tf1_name] = np.ascontiguousarray(value.T if transpose else value)
@@ -394,22 +431,72 @@ def write_hf(output_dir, config: BertConfig, arrays, vocab_file=None):
         save_file(tensors, tmp, metadata={"format": "pt"})
     hf_config = config.to_hf_dict()
     if has_heads:
-        hf_config["architectures"] = [("Nezha" if config.use_relative_position else "Bert")
-                                      + "ForPreTraining"]
+        hf_config.update(_hf_head_config(arrays, config))
     write_companions(output_dir, config, vocab_file, config_name="config.json",
                      config_dict=hf_config)
 
 
+def _hf_head_config(arrays, config):
+    """config.json entries for the heads present: the transformers class that holds them,
+    and the label count of a classifier or tagger (whose weights fit either class)."""
+    family = "Nezha" if config.use_relative_position else "Bert"
+    if "cls/predictions/output_bias" in arrays:
+        return {"architectures": [f"{family}ForPreTraining"]}
+    if "cls/squad/output_weights" in arrays:
+        return {"architectures": [f"{family}ForQuestionAnswering"]}
+    if "output_weights" in arrays:
+        labels = int(np.shape(arrays["output_weights"])[0])
+        return {"architectures": [], "id2label": {str(i): f"LABEL_{i}" for i in range(labels)},
+                "label2id": {f"LABEL_{i}": i for i in range(labels)}}
+    return {}
+
+
 # ---------------------------------------------------------------------- conversions
 _MODEL_SCOPES = ("bert/", "cls/", "output_weights", "output_bias")
+_SLOT = re.compile(r"/(adam_[mv]|lamb_[mv]|Adam(_\d+)?|LAMB[^/]*|Momentum)$")
+GOOGLE_ACTIVATIONS = ("gelu", "relu", "tanh", "linear")  # what Google's modeling.py accepts
 
 
-def _check_against_config(config, arrays, source):
-    """Shape-check arrays against a model built from `config` (raises CheckpointError)."""
+def model_weights_only(arrays):
+    """The model's variables among {name: array}: Google's scopes without optimizer slots
+    and counters (`global_step`, `.../adam_m`), as Google's released checkpoints hold them."""
+    return {n: v for n, v in arrays.items() if n.startswith(_MODEL_SCOPES) and not _SLOT.search(n)}
+
+
+def google_activation_note(config):
+    """None when Google's modeling.py runs `config` as it is, else one line saying why not.
+
+    HuggingFace's "gelu" is the exact erf form, our "gelu_exact"; Google's code knows only
+    its tanh approximation ("gelu") and refuses the name. Switching the name is a small
+    numerical change, measured on the pretrained MiniLM-L6 (docs/benchmarks.md).
+    """
+    if config.hidden_act in GOOGLE_ACTIVATIONS:
+        return None
+    if config.hidden_act == "gelu_exact":
+        return ('hidden_act is "gelu_exact" (the exact erf GELU, HuggingFace\'s "gelu"): '
+                "bert_tf runs it as it is, but Google's modeling.py refuses that name; to run "
+                'there, set "gelu" (Google\'s tanh form), which changes the outputs slightly '
+                f"(MiniLM-L6: {GELU_SWITCH_ERROR})")
+    return (f"hidden_act is {config.hidden_act!r}: Google's modeling.py accepts only "
+            f"{', '.join(GOOGLE_ACTIVATIONS)}")
+
+
+# Measured by bench/gelu_switch.py on the pretrained MiniLM-L6 (docs/benchmarks.md).
+GELU_SWITCH_ERROR = ("largest |difference| 3.2e-4 in the pooled output, 8.5e-3 in the sequence "
+                     "output; mean 4.9e-5 and 3.5e-4, over the 408 MRPC dev pairs")
+
+
+def _expected_shapes(config):
+    """{Google name: shape} of the pretraining model `config` describes."""
     from bert_tf.heads import BertPretrainingModel  # heads import modeling, not us
-    check_position_kind(config, arrays, source)
     model = BertPretrainingModel(config).build_for()
-    expected = {n: tuple(v.shape) for n, v in model.tf1_weights().items()}
+    return {n: tuple(v.shape) for n, v in model.tf1_weights().items()}
+
+
+def _check_against_config(config, arrays, source, expected=None):
+    """Shape-check arrays against a model built from `config` (raises CheckpointError)."""
+    check_position_kind(config, arrays, source)
+    expected = expected or _expected_shapes(config)
     for name, value in arrays.items():
         if name in expected and expected[name] != tuple(np.shape(value)):
             raise CheckpointError(
@@ -421,31 +508,156 @@ def _check_against_config(config, arrays, source):
                               f"{'...' if len(missing) > 5 else ''} are missing")
 
 
+def _as_arrays(weights):
+    """A model (its `tf1_weights()`) or {Google name: variable or array} -> {name: ndarray}."""
+    if hasattr(weights, "tf1_weights"):
+        weights = weights.tf1_weights()
+    return {name: np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+            for name, v in weights.items()}
+
+
+def export_google_layout(weights, folder, config: BertConfig, vocab_file=None,
+                         name="bert_model.ckpt"):
+    """Write weights in Google's release layout: `folder/bert_model.ckpt.{index,data-*}` (the
+    model's variables only, under Google's names), `checkpoint`, `bert_config.json` and,
+    when given, `vocab.txt`. Returns the checkpoint prefix.
+
+    `weights` is a task model or {Google name: variable or array} (such as the runner's
+    named variables); optimizer slots and counters among them are left out. Google's
+    `modeling.py` loads the result by name. The folder must not be a training run's own:
+    its `checkpoint` file (which names the run's latest step) would be replaced. With several
+    workers, call it on the chief only.
+    """
+    arrays = model_weights_only(_as_arrays(weights))
+    table = arrays.get("bert/embeddings/word_embeddings")
+    if table is None or table.shape != (config.vocab_size, config.hidden_size):
+        got = "absent" if table is None else f"of shape {table.shape}"
+        raise CheckpointError(f"{folder}: cannot write Google's layout: the word embeddings are "
+                              f"{got}, but the config ({config.source}) implies "
+                              f"({config.vocab_size}, {config.hidden_size})")
+    folder = str(folder)
+    os.makedirs(folder, exist_ok=True)
+    latest = tf.train.latest_checkpoint(folder)
+    if latest and is_training_checkpoint(latest):
+        raise CheckpointError(f"{folder}: holds a training run's checkpoints ({latest}); write "
+                              "Google's layout to a folder of its own")
+    write_companions(folder, config, vocab_file)
+    prefix = os.path.join(folder, name)
+    write_tf1(prefix, arrays)  # last: its index marks a complete export
+    return prefix
+
+
 def convert_hf_to_tf1(hf_model_dir, tf1_prefix):
     """HuggingFace folder -> Google layout: checkpoint, bert_config.json, vocab.txt."""
     config, arrays, ignored = read_hf(hf_model_dir)
     _check_against_config(config, arrays, hf_model_dir)
-    write_tf1(tf1_prefix, arrays)
     vocab = os.path.join(hf_model_dir, "vocab.txt")
-    write_companions(os.path.dirname(os.path.abspath(tf1_prefix)), config,
-                     vocab if os.path.exists(vocab) else None)
+    _export_to_prefix(arrays, tf1_prefix, config, vocab if os.path.exists(vocab) else None)
     return config, sorted(arrays), ignored
 
 
-def convert_tf1_to_hf(tf1_prefix, hf_output_dir, bert_config_file=None, vocab_file=None):
-    """Google layout (or one of our training checkpoints, model.ckpt-N) -> HuggingFace folder;
-    optimizer slots and global_step are dropped."""
-    if not tf1_checkpoint_exists(tf1_prefix):  # before its config: the checkpoint is the input
-        raise CheckpointError(f"--tf1_checkpoint={tf1_prefix}: no checkpoint there "
-                              f"({tf1_prefix}.index does not exist); pass the prefix, e.g. "
-                              ".../bert_model.ckpt")
-    folder = os.path.dirname(os.path.abspath(tf1_prefix))
+def _export_to_prefix(arrays, tf1_prefix, config, vocab_file):
+    folder, name = os.path.split(os.path.abspath(tf1_prefix))
+    return export_google_layout(arrays, folder, config, vocab_file, name=name)
+
+
+def convert_checkpoint(path, tf1_prefix=None, hf_output_dir=None, bert_config_file=None,
+                       vocab_file=None):
+    """A checkpoint (Google's layout, or one of our training checkpoints or model folders)
+    -> Google's layout at `tf1_prefix` and/or a HuggingFace folder (with the pretraining
+    heads when the checkpoint has them). Weights only: optimizer slots, counters and the
+    input state are dropped.
+
+    The config is `bert_config_file`, else `bert_config.json` beside the checkpoint; the
+    vocab likewise. Returns (config, [written variable names], [dropped names]).
+    """
+    prefix, everything = read_checkpoint(path)
+    folder = os.path.dirname(os.path.abspath(prefix))
     config_file = bert_config_file or os.path.join(folder, "bert_config.json")
+    if not os.path.exists(config_file):
+        raise CheckpointError(f"{prefix}: no bert_config.json beside it; pass --bert_config_file "
+                              "(the config the model was trained with)")
     config = BertConfig.from_json_file(config_file)
-    everything = read_ours(tf1_prefix) if _OBJECT_GRAPH in list_tf1(tf1_prefix) else read_tf1(tf1_prefix)
-    arrays = {n: v for n, v in everything.items()
-              if n.startswith(_MODEL_SCOPES) and not re.search(r"/adam_[mv]$|/(lamb|Adam)", n)}
-    _check_against_config(config, arrays, tf1_prefix)
+    arrays = model_weights_only(everything)
+    _check_against_config(config, arrays, prefix)
     vocab = vocab_file or os.path.join(folder, "vocab.txt")
-    write_hf(hf_output_dir, config, arrays, vocab if os.path.exists(vocab) else None)
-    return config, sorted(arrays), sorted(set(everything) - set(arrays))
+    vocab = vocab if os.path.exists(vocab) else None
+    if tf1_prefix:
+        _export_to_prefix(arrays, tf1_prefix, config, vocab)
+    if hf_output_dir:
+        write_hf(hf_output_dir, config, arrays, vocab)
+    dropped = set(everything) - set(arrays)
+    if is_training_checkpoint(prefix):
+        dropped |= _training_state(prefix)
+    return config, sorted(arrays), sorted(dropped)
+
+
+def _training_state(prefix):
+    """What a training checkpoint holds besides the model: optimizer slots, step, input."""
+    return {key.split("/.ATTRIBUTES/")[0] for key, _ in tf.train.list_variables(prefix)
+            if key != _OBJECT_GRAPH and not _OUR_VARIABLE.match(key)}
+
+
+def convert_tf1_to_hf(tf1_prefix, hf_output_dir, bert_config_file=None, vocab_file=None):
+    """Google layout or our training checkpoint -> HuggingFace folder (`convert_checkpoint`)."""
+    return convert_checkpoint(tf1_prefix, hf_output_dir=hf_output_dir,
+                              bert_config_file=bert_config_file, vocab_file=vocab_file)
+
+
+# ---------------------------------------------------------------------- NVIDIA's PyTorch files
+def pytorch_to_tf1(state, source="<state dict>"):
+    """A PyTorch BERT state dict (NVIDIA DeepLearningExamples' names, or HuggingFace's) ->
+    ({Google TF1 name: array}, [names left out]).
+
+    NVIDIA's names are HuggingFace's except that the dense layers fused with their
+    activation are `dense_act` (`intermediate.dense_act`, `pooler.dense_act`,
+    `cls.predictions.transform.dense_act`); a `module.` prefix (DistributedDataParallel) is
+    dropped; the MLM decoder is the word-embedding table itself (tied, as in Google's model),
+    so it is checked and left out.
+    """
+    arrays, left_out = {}, []
+    for name, value in state.items():
+        name = name.removeprefix("module.")
+        if name.endswith("position_ids"):
+            left_out.append(name)
+            continue
+        if name in _HF_TIED:  # checked below: Google's layout keeps the one table
+            left_out.append(name)
+            continue
+        tf1_name, transpose = hf_to_tf1_name(name.replace(".dense_act.", ".dense."))
+        arrays[tf1_name] = np.ascontiguousarray(value.T if transpose else value)
+    decoder = state.get("cls.predictions.decoder.weight", state.get("module.cls.predictions.decoder.weight"))
+    table = arrays.get("bert/embeddings/word_embeddings")
+    if decoder is not None and table is not None and not np.array_equal(decoder, table):
+        raise CheckpointError(f"{source}: cls.predictions.decoder.weight differs from the word "
+                              "embeddings; Google's layout ties them, so this model cannot be "
+                              "written in it")
+    return arrays, left_out
+
+
+def convert_pytorch(pt_file, tf1_prefix=None, hf_output_dir=None, bert_config_file=None,
+                    vocab_file=None):
+    """An NVIDIA DeepLearningExamples PyTorch BERT file (torch.save: `{'model': state dict,
+    ...}` or a bare state dict; read without PyTorch, see `torch_checkpoint`) -> Google's
+    layout and/or HuggingFace's. Returns (config, [written names], [names left out])."""
+    from bert_tf import torch_checkpoint
+    if not bert_config_file:
+        raise CheckpointError(f"{pt_file}: a .pt file holds no config; pass --bert_config_file")
+    config = BertConfig.from_json_file(bert_config_file)
+    arrays, left_out = pytorch_to_tf1(torch_checkpoint.read_state_dict(pt_file), pt_file)
+    expected = _expected_shapes(config)
+    unknown = sorted(n for n in arrays if n not in expected and n not in _FINE_TUNED_HEADS)
+    if unknown:
+        raise CheckpointError(f"{pt_file}: tensors with no place in a BERT model: "
+                              f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+    _check_against_config(config, arrays, pt_file, expected)
+    if tf1_prefix:
+        _export_to_prefix(arrays, tf1_prefix, config, vocab_file)
+    if hf_output_dir:
+        write_hf(hf_output_dir, config, arrays, vocab_file)
+    return config, sorted(arrays), left_out
+
+
+# Heads of fine-tuned models that a pretraining model lacks (SQuAD, classifier/tagger).
+_FINE_TUNED_HEADS = ("cls/squad/output_weights", "cls/squad/output_bias", "output_weights",
+                     "output_bias")

@@ -12,18 +12,15 @@ SavedModel with two signatures:
 The reloaded object also has them as `serve(input_ids, input_mask, segment_ids)` and
 `serve_text(text_a, text_b)`.
 
-`serving_text` tokenizes inside the graph with tensorflow-text's `FastBertTokenizer` (the
-vocab, lower-casing as `--do_lower_case`, Google's 200-byte word limit), then packs as
-Google's `convert_single_example`: `[CLS] a [SEP] b [SEP]`, the pair trimmed longest-first
-(`_truncate_seq_pair`), an empty `b` meaning a single segment, zero padding to
-`max_seq_length`. It agrees with Google's `FullTokenizer` except where tensorflow-text
-normalizes differently (see `bert_tf.tokenization`: NFKC / case-folding changes such as
-`Straße` or full-width letters, control characters, some non-ASCII punctuation and spaces,
-non-ASCII words over 200 bytes); feed `serving_default` with Python-tokenized ids where that
-matters.
+`serving_text` tokenizes inside the graph as Google's `FullTokenizer` does, token for token
+(`bert_tf.graph_tokenizer`: core TensorFlow ops, the vocab and `--do_lower_case`), then packs
+as Google's `convert_single_example`: `[CLS] a [SEP] b [SEP]`, the pair trimmed
+longest-first (`_truncate_seq_pair`), an empty `b` meaning a single segment, zero padding to
+`max_seq_length`.
 
-Loading needs `import tensorflow_text` first (it registers the tokenizer's ops), also for
-a client that only uses `serving_default`.
+The graph holds core TensorFlow ops only: TensorFlow's own loaders run both signatures
+(`saved_model_cli run`, the C++ SavedModel loader TF Serving uses, `tf.saved_model.load`)
+with no `import tensorflow_text` and no custom-op library.
 
 The vocab file is a SavedModel asset (`assets/vocab.txt`), and `assets.extra/` holds
 `bert_config.json` and `bert_export.json` (task, max_seq_length, do_lower_case, outputs).
@@ -40,9 +37,9 @@ import tensorflow as tf
 
 from bert_tf import checkpoints, tasks
 from bert_tf.errors import UserError
+from bert_tf.graph_tokenizer import GraphTokenizer
 from bert_tf.tokenization import VocabError, check_special_tokens, load_vocab
 
-MAX_WORD_BYTES = 200  # Google's 200-character word limit; equal to it for ASCII words
 
 class ExportError(UserError):
     """An export that cannot be done as asked; the message names the flag or folder."""
@@ -126,22 +123,20 @@ def _rows_of(value, lengths):
 
 
 class TextFeaturizer(tf.Module):
-    """Raw strings -> `input_ids`, `input_mask`, `segment_ids` [batch, max_seq_length]."""
+    """Raw strings -> `input_ids`, `input_mask`, `segment_ids` [batch, max_seq_length].
+
+    Tokenizes with `GraphTokenizer` (Google's FullTokenizer in core TensorFlow ops, so the
+    SavedModel needs no tensorflow-text and runs in saved_model_cli and TF Serving)."""
 
     def __init__(self, vocab_file, do_lower_case, max_seq_length, model_vocab_size=None):
         super().__init__(name="text_featurizer")
-        import tensorflow_text as tft  # only exports need it
         tokens, ids = _vocab_tokens(vocab_file, model_vocab_size)
         self.max_seq_length = max_seq_length
         self.cls_id, self.sep_id = ids["[CLS]"], ids["[SEP]"]
-        self.tokenizer = tft.FastBertTokenizer(
-            vocab=tokens, suffix_indicator="##", max_bytes_per_word=MAX_WORD_BYTES,
-            unknown_token="[UNK]", token_out_type=tf.int64,
-            lower_case_nfd_strip_accents=do_lower_case)
+        self.tokenizer = GraphTokenizer(tokens, do_lower_case=do_lower_case)
 
     def __call__(self, text_a, text_b):
-        a = tf.cast(self.tokenizer.tokenize(text_a), tf.int32)
-        b = tf.cast(self.tokenizer.tokenize(text_b), tf.int32)
+        a, b = self.tokenizer.tokenize(text_a), self.tokenizer.tokenize(text_b)
         keep_a, keep_b = truncated_lengths(a.row_lengths(), b.row_lengths(), self.max_seq_length)
         a, b = _prefix(a, keep_a), _prefix(b, keep_b)
         one = tf.ones_like(keep_a)
@@ -158,7 +153,7 @@ class TextFeaturizer(tf.Module):
 
 
 def _vocab_tokens(vocab_file, model_vocab_size=None):
-    """The vocab as a token list for tensorflow-text (which needs unique, non-empty tokens).
+    """The vocab as a token list for the in-graph lookup table (unique, non-empty tokens).
 
     Its ids must also fit the model's embedding table, or serving would fail on lookup.
     """
@@ -187,15 +182,18 @@ _TEXT_SPEC = [tf.TensorSpec([None], tf.string, name=n) for n in ("text_a", "text
 class BertServingModule(tf.Module):
     """What the SavedModel holds: the model's variables, the featurizer, two functions.
 
-    The Keras model is called from the functions, not tracked itself: its variables are
-    tracked as a plain list (as Keras' own ExportArchive does), which keeps Keras internals
-    out of the SavedModel.
+    The Keras model is called from the functions, not tracked itself: the `tf.Variable`s
+    under its Keras variables (`v.value`) are tracked as a plain list, as Keras' own
+    ExportArchive does. Tracking the Keras variables instead saves them where TensorFlow's
+    C++-style loader (saved_model_cli, TF Serving) does not restore them ("Could not find
+    variable ...").
     """
 
     def __init__(self, task, model, vocab_file, do_lower_case, max_seq_length):
         super().__init__(name="bert_serving")
         self._outputs = lambda features: task_outputs(task, model, features)  # a closure: untracked
-        self.model_variables = list(model.weights)
+        # the tf.Variables under Keras' variables: what TensorFlow's C++ loaders restore
+        self.model_variables = [v.value for v in model.weights]
         self.featurizer = TextFeaturizer(vocab_file, do_lower_case, max_seq_length,
                                          model.config.vocab_size)
         self.vocab_file = tf.saved_model.Asset(vocab_file)

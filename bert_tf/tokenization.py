@@ -36,7 +36,12 @@ def convert_to_unicode(text):
         return text.decode("utf-8", "ignore")
     if isinstance(text, str):
         return text
-    raise TypeError(f"expected str or bytes, got {type(text).__name__}")
+    raise ValueError(f"Unsupported string type: {type(text)}")
+
+
+def printable_text(text):
+    """Google's `printable_text`: text for print or logging (a str in Python 3)."""
+    return convert_to_unicode(text)
 
 
 def load_vocab(vocab_file):
@@ -65,6 +70,68 @@ def load_vocab(vocab_file):
     if not vocab:
         raise VocabError(f"{vocab_file}: the vocab file is empty")
     return vocab
+
+
+# ---------------------------------------------------------------------- Google's module-level API
+def convert_by_vocab(vocab, items):
+    """Google's `convert_by_vocab`: each item looked up in `vocab` (a KeyError if absent)."""
+    return [vocab[item] for item in items]
+
+
+def convert_tokens_to_ids(vocab, tokens):
+    return convert_by_vocab(vocab, tokens)
+
+
+def convert_ids_to_tokens(inv_vocab, ids):
+    return convert_by_vocab(inv_vocab, ids)
+
+
+def preserve_token(token, vocab):
+    """Google's `preserve_token`: True for a `[unusedN]` token of the vocab when the absl flag
+    `--preserve_unused_tokens` is defined and true (create_pretraining_data.py defines it);
+    FullTokenizer's `preserve_unused_tokens` argument does the same without a flag."""
+    return _preserve_flag() and is_preserved(token, vocab)
+
+
+def _preserve_flag():
+    from absl import flags
+    try:
+        return bool(flags.FLAGS["preserve_unused_tokens"].value)
+    except KeyError:  # the flag is not defined in this program
+        return False
+
+
+class CaseMismatchError(UserError):
+    """`--do_lower_case` contradicts the casing of a Google checkpoint named in the path."""
+
+
+# Google's released checkpoints by casing, as validate_case_matches_checkpoint knows them.
+_LOWER_CASED_MODELS = ("uncased_L-24_H-1024_A-16", "uncased_L-12_H-768_A-12",
+                       "multilingual_L-12_H-768_A-12", "chinese_L-12_H-768_A-12")
+_CASED_MODELS = ("cased_L-12_H-768_A-12", "cased_L-24_H-1024_A-16", "multi_cased_L-12_H-768_A-12")
+
+
+def validate_case_matches_checkpoint(do_lower_case, init_checkpoint):
+    """Google's check: a checkpoint path `.../<release name>/bert_model.ckpt` of one of Google's
+    uncased (cased) releases with `do_lower_case` False (True) raises CaseMismatchError (a
+    ValueError, as Google's); any other path passes. It knows only the release folder names."""
+    if not init_checkpoint:
+        return
+    match = re.match("^.*?([A-Za-z0-9_-]+)/bert_model.ckpt", init_checkpoint)
+    if match is None:
+        return
+    model_name = match.group(1)
+    if model_name in _LOWER_CASED_MODELS and not do_lower_case:
+        flag, case_name, opposite = "False", "lowercased", "True"
+    elif model_name in _CASED_MODELS and do_lower_case:
+        flag, case_name, opposite = "True", "cased", "False"
+    else:
+        return
+    raise CaseMismatchError(
+        f"You passed in `--do_lower_case={flag}` with `--init_checkpoint={init_checkpoint}`. "
+        f"However, `{model_name}` seems to be a {case_name} model, so you should pass in "
+        f"`--do_lower_case={opposite}` so that the fine-tuning matches how the model was "
+        "pre-training.")
 
 
 def check_special_tokens(vocab, vocab_file, required=REQUIRED_TOKENS):
@@ -116,8 +183,11 @@ class BasicTokenizer:
     Google's `--preserve_unused_tokens` does.
     """
 
-    def __init__(self, do_lower_case=True, preserve=None):
+    def __init__(self, do_lower_case=True, preserve=None, vocab=None):
         self.do_lower_case = do_lower_case
+        # Google's `vocab` argument preserves its [unusedN] tokens only under the absl flag
+        if preserve is None and vocab is not None and _preserve_flag():
+            preserve = vocab
         self.preserve = preserve
 
     def tokenize(self, text):

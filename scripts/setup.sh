@@ -163,6 +163,14 @@ echo "$check" | grep -q '\[X\] Gloo' || fail "Horovod was built without Gloo: $c
 if [ "$GPU" = 1 ]; then
   echo "$check" | grep -q '\[X\] NCCL' || fail "Horovod was built without NCCL: $check"
 fi
+# Horovod's own quirk: --check-build marks a framework available when `import horovod.torch`
+# succeeds, and horovod/torch/__init__.py catches its missing extension and imports anyway.
+if echo "$check" | grep -q '\[X\] PyTorch' \
+    && ! "$VENV/bin/python" -c "import horovod.torch.mpi_lib_v2" >/dev/null 2>&1; then
+  echo "note: horovodrun --check-build lists PyTorch, but Horovod's PyTorch extension is not built"
+  echo "      here (bert_tf needs only TensorFlow): --check-build only imports horovod.torch, whose"
+  echo "      __init__ catches the missing extension (mpi_lib_v2) and loads anyway; Horovod's quirk."
+fi
 
 echo "$want" > "$stamp"
 step "done: activate with 'source $VENV/bin/activate'"

@@ -180,3 +180,25 @@ def python_pid(script, marker):
         if any(script.encode() in part for part in cmdline) and b"python" in cmdline[0] and marker in environ:
             return int(pid)
     return None
+
+def bench_python():
+    """The bench env's Python (torch + transformers: bench/setup_bench_env.sh), or None.
+
+    `BERT_TF_BENCH_VENV` names the env, else `.venv-bench` in the project root. CI does not
+    install it: tests that need it are skipped there, and say so."""
+    venv = pathlib.Path(os.environ.get("BERT_TF_BENCH_VENV", ROOT / ".venv-bench"))
+    python = venv / "bin" / "python"
+    return python if python.exists() else None
+
+
+def run_bench_oracle(script, *args, timeout=600):
+    """Run a tests/oracles script in the bench env; skips the test where there is none."""
+    python = bench_python()
+    if python is None:
+        pytest.skip("no bench env (torch + transformers; bench/setup_bench_env.sh, or set "
+                    "BERT_TF_BENCH_VENV)")
+    result = subprocess.run([str(python), str(ROOT / "tests" / "oracles" / script), *map(str, args)],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"bench oracle {script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result.stdout

@@ -264,3 +264,91 @@ def test_nezha_hf_names_take_the_nezha_prefix():
         "bert/encoder/layer_1/output/dense/kernel", True)
     assert checkpoints.hf_to_tf1_name("nezha.embeddings.word_embeddings.weight") == (
         "bert/embeddings/word_embeddings", False)
+
+def _training_checkpoint(model, model_dir):
+    """A checkpoint as run_pretraining.py writes one: the Google-named variables, an optimizer
+    slot, the step, and a tf.data iterator (whose state NumPy cannot hold)."""
+    import tensorflow as tf
+    iterator = iter(tf.data.Dataset.range(10))
+    next(iterator)
+    slot = tf.Variable(np.ones([3], np.float32))
+    ckpt = tf.train.Checkpoint(variables=dict(model.tf1_weights()), optimizer={"packed_m": slot},
+                               global_step=tf.Variable(3, dtype=tf.int64), iterator=iterator)
+    return tf.train.CheckpointManager(ckpt, str(model_dir), 2, checkpoint_name="model.ckpt").save(3)
+
+
+def test_training_checkpoints_load_by_load_tf1_and_convert(tmp_path):
+    config = preset("micro", vocab_size=50)
+    trained = BertPretrainingModel(config).build_for()
+    prefix = _training_checkpoint(trained, tmp_path / "run")
+    for path in (prefix, str(tmp_path / "run")):  # a step, or the folder's latest
+        again = BertPretrainingModel(config).build_for()
+        report = checkpoints.load_tf1(again, path)
+        assert report.missing == [] and report.unused == [] and report.source == prefix
+        for name, value in checkpoints.model_tf1_arrays(trained).items():
+            np.testing.assert_array_equal(again.tf1_weights()[name].numpy(), value)
+    config.to_json_file(tmp_path / "bert_config.json")
+    _, names, dropped = checkpoints.convert_checkpoint(
+        str(tmp_path / "run"), tf1_prefix=str(tmp_path / "google" / "bert_model.ckpt"),
+        bert_config_file=str(tmp_path / "bert_config.json"))
+    assert {"iterator", "optimizer/packed_m", "global_step"} <= set(dropped)
+    assert sorted(checkpoints.read_tf1(str(tmp_path / "google" / "bert_model.ckpt"))) == names
+    with pytest.raises(checkpoints.CheckpointError, match="no bert_config.json beside it"):
+        checkpoints.convert_checkpoint(str(tmp_path / "run"), hf_output_dir=str(tmp_path / "hf"))
+
+
+def test_export_google_layout_writes_weights_only_and_guards_its_folder(tmp_path):
+    config = preset("micro", vocab_size=50)
+    model = BertPretrainingModel(config).build_for()
+    named = dict(model.tf1_weights(), **{"bert/pooler/dense/kernel/adam_m": np.zeros([32, 32]),
+                                         "global_step": np.int64(4)})
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n")
+    prefix = checkpoints.export_google_layout(named, tmp_path / "google", config, str(vocab))
+    assert sorted(checkpoints.list_tf1(prefix)) == sorted(model.tf1_weights())
+    assert sorted(p.name for p in (tmp_path / "google").iterdir()) == [
+        "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
+        "checkpoint", "vocab.txt"]
+    assert BertConfig.from_json_file(tmp_path / "google" / "bert_config.json") == config
+    _training_checkpoint(model, tmp_path / "run")
+    with pytest.raises(checkpoints.CheckpointError, match="holds a training run's checkpoints"):
+        checkpoints.export_google_layout(model, tmp_path / "run", config)
+    with pytest.raises(checkpoints.CheckpointError, match=r"\(50, 32\), but the config .* \(50, 64\)"):
+        checkpoints.export_google_layout(model, tmp_path / "wide", config.replace(hidden_size=64))
+    assert not (tmp_path / "wide").exists()
+
+
+def test_google_activation_note_names_gelu_exact():
+    assert checkpoints.google_activation_note(preset("micro")) is None
+    note = checkpoints.google_activation_note(preset("micro", hidden_act="gelu_exact"))
+    assert "modeling.py refuses" in note and checkpoints.GELU_SWITCH_ERROR in note
+
+
+def test_pytorch_names_and_an_untied_decoder():
+    config = preset("micro", vocab_size=50)
+    arrays = checkpoints.model_tf1_arrays(BertPretrainingModel(config).build_for())
+    state = {}
+    for name, value in arrays.items():
+        hf, transpose = checkpoints.tf1_to_hf_name(name)
+        hf = hf if hf.startswith("cls") else "module.bert." + hf
+        state[hf.replace("intermediate.dense.", "intermediate.dense_act.")] = value.T if transpose else value
+    state["cls.predictions.decoder.weight"] = arrays["bert/embeddings/word_embeddings"]
+    got, left_out = checkpoints.pytorch_to_tf1(state)
+    assert left_out == ["cls.predictions.decoder.weight"] and got.keys() == arrays.keys()
+    for name in arrays:
+        np.testing.assert_array_equal(got[name], arrays[name])
+    state["cls.predictions.decoder.weight"] = state["cls.predictions.decoder.weight"] + 1
+    with pytest.raises(checkpoints.CheckpointError, match="differs from the word embeddings"):
+        checkpoints.pytorch_to_tf1(state)
+
+
+def test_hf_config_names_the_class_of_the_heads(tmp_path):
+    config = preset("micro", vocab_size=50)
+    cases = {"pretraining": (BertPretrainingModel(config), ["BertForPreTraining"]),
+             "squad": (BertSpanModel(config), ["BertForQuestionAnswering"]),
+             "classifier": (BertClassifierModel(config, 3), [])}
+    for name, (model, architectures) in cases.items():
+        checkpoints.write_hf(str(tmp_path / name), config, checkpoints.model_tf1_arrays(model.build_for()))
+        hf = json.loads((tmp_path / name / "config.json").read_text())
+        assert hf["architectures"] == architectures, name
+    assert hf["id2label"] == {"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}

@@ -1,24 +1,27 @@
-"""SavedModel export: the reloaded model computes what the Keras model does, and its raw-text
-signature tokenizes and packs as Google's Python code does (on real MRPC sentences)."""
+"""SavedModel export: the reloaded model computes what the Keras model does, its raw-text
+signature tokenizes and packs as Google's Python code does (on real MRPC sentences and the
+inputs where tensorflow-text differs), and TensorFlow's own `saved_model_cli run` executes
+both signatures of a classifier and an encoder export (no tensorflow_text anywhere)."""
 
 import itertools
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the in-graph tokenizer's ops for loading)
 
 from conftest import ROOT, UNCASED_VOCAB, need
+from test_tokenization import TRICKY
 from bert_tf import checkpoints
 from bert_tf.config import ConfigError, preset
 from bert_tf.data.classifier import truncate_seq_pair
 from bert_tf.export import ExportError, export_saved_model, load_task, truncated_lengths
-from bert_tf.heads import BertClassifierModel, BertSpanModel
-from bert_tf.tasks import ClassifierTask
+from bert_tf.heads import BertClassifierModel, BertModel, BertSpanModel
+from bert_tf.tasks import ClassifierTask, EncoderTask
 from bert_tf.tokenization import FullTokenizer, VocabError
 
 MAX_SEQ = 40  # short enough that most MRPC pairs are truncated
@@ -57,16 +60,15 @@ def vocab():
 
 @pytest.fixture(scope="module")
 def texts(vocab):
-    """Real MRPC pairs and single sentences on which tensorflow-text agrees with Google's
-    tokenizer (FullTokenizer._needs_reference_path lists where it may not), plus ASCII words
-    around Google's 200-character limit."""
-    tokenizer = FullTokenizer(vocab)
+    """Real MRPC pairs and single sentences, the inputs on which tensorflow-text's tokenizer
+    differs from Google's (the in-graph tokenizer does not), and ASCII words around Google's
+    200-character limit."""
     rows = need("glue/MRPC/dev.tsv").read_text("utf-8-sig").splitlines()[1:]
     pairs = [tuple(row.split("\t")[3:5]) for row in rows]
-    agreeing = [p for p in pairs if not any(map(tokenizer._needs_reference_path, p))]
-    singles = [(a, "") for a, _ in agreeing[10:13]]
+    singles = [(a, "") for a, _ in pairs[10:13]]
+    tricky = list(zip(TRICKY[0::2], TRICKY[1::2]))
     long_words = [("see " + "x" * 150 + " and " + "y" * 200, ""), ("z" * 201 + " end", "a b")]
-    return agreeing[:10] + singles + long_words
+    return pairs[:10] + singles + tricky + long_words
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,7 @@ def classifier(tmp_path_factory, vocab):
 def keras_outputs(model, ids, mask, segments):
     features = {"input_ids": tf.constant(ids, tf.int32), "input_mask": tf.constant(mask, tf.int32),
                 "segment_ids": tf.constant(segments, tf.int32)}
-    return {k: v.numpy() for k, v in model(features).items()}
+    return {k: v.numpy() for k, v in model(features).items() if hasattr(v, "numpy")}
 
 
 def test_export_layout_replaces_an_earlier_export(classifier):
@@ -223,3 +225,47 @@ def test_load_task_reads_googles_layout_and_names_bad_flags(tmp_path):
     with pytest.raises(checkpoints.CheckpointError,
                        match=r"lacks 2 variables of the --task=squad model \(cls/squad/output_b"):
         load_task("squad", CONFIG, prefix)
+
+
+# ---------------------------------------------------------------------- TensorFlow's own loader
+SAVED_MODEL_CLI = pathlib.Path(sys.executable).with_name("saved_model_cli")
+
+
+def saved_model_cli_run(export_dir, signature, inputs, outdir):
+    """`saved_model_cli run` as a user types it (the C++-style SavedModel loader of TF
+    Serving, in a fresh process that never imports tensorflow_text); outputs from its .npy files."""
+    np.savez(outdir / "inputs.npz", **inputs)
+    result = subprocess.run(
+        [str(SAVED_MODEL_CLI), "run", "--dir", str(export_dir), "--tag_set", "serve",
+         "--signature_def", signature, "--outdir", str(outdir / signature), "--overwrite",
+         "--inputs", ";".join(f"{k}={outdir / 'inputs.npz'}[{k}]" for k in inputs)],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {p.stem: np.load(p) for p in (outdir / signature).glob("*.npy")}
+
+
+def test_saved_model_cli_runs_both_signatures_of_classifier_and_encoder(classifier, texts, vocab,
+                                                                         tmp_path):
+    if not SAVED_MODEL_CLI.exists():
+        pytest.fail(f"{SAVED_MODEL_CLI} is missing (it comes with tensorflow)")
+    model, _, export_dir = classifier
+    encoder = randomize(BertModel(CONFIG).build_for(), seed=3)
+    export_saved_model(EncoderTask(CONFIG), encoder, str(tmp_path / "encoder"), vocab, max_seq_length=MAX_SEQ)
+    tokenizer = FullTokenizer(vocab)
+    ids, mask, segments = map(np.array, zip(*(google_pack(tokenizer, a, b) for a, b in texts)))
+    id_inputs = {"input_ids": ids.astype(np.int32), "input_mask": mask.astype(np.int32),
+                 "segment_ids": segments.astype(np.int32)}
+    text_inputs = {"text_a": np.array([a.encode("utf-8") for a, _ in texts]),
+                   "text_b": np.array([b.encode("utf-8") for _, b in texts])}
+    for keras_model, folder, names in ((model, export_dir, ("logits",)),
+                                       (encoder, tmp_path / "encoder", ("sequence_output", "pooled_output"))):
+        want = keras_outputs(keras_model, ids, mask, segments)
+        out = tmp_path / f"{folder.name}_outputs"
+        out.mkdir()
+        by_ids = saved_model_cli_run(folder, "serving_default", id_inputs, out)
+        by_text = saved_model_cli_run(folder, "serving_text", text_inputs, out)
+        for name in names:  # the trained weights, not initial values: the variables were restored
+            np.testing.assert_allclose(by_ids[name], want[name], atol=1e-5, err_msg=f"{folder.name} {name}")
+            np.testing.assert_allclose(by_text[name], want[name], atol=1e-5, err_msg=f"{folder.name} {name}")
+        for name, value in id_inputs.items():
+            np.testing.assert_array_equal(by_text[name], value)

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  (the raw-text signature's ops)
 
 from conftest import ROOT, UNCASED_VOCAB, need
 
