@@ -29,6 +29,11 @@ flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches.")
 flags.DEFINE_integer("stop_at_step", None, "Pause training at this global step (the schedule still "
                      "spans --num_train_steps); rerun with a later value or without it to go on.")
 flags.DEFINE_bool("use_v2_feature_names", False, "Data uses Model Garden's feature names.")
+flags.DEFINE_string("export_tf1_dir", None, "After training, also write the final weights in Google's "
+                    "release layout here (bert_model.ckpt, bert_config.json, and vocab.txt with "
+                    "--vocab_file): what Google's modeling.py, convert_checkpoint.py and the "
+                    "fine-tuning scripts' --init_checkpoint read.")
+flags.DEFINE_string("vocab_file", None, "With --export_tf1_dir: the vocab to copy beside the export.")
 flags.mark_flags_as_required(["bert_config_file", "output_dir"])
 
 

@@ -2,9 +2,10 @@
 
 `pretrain(settings)` checks the input files' schema against the settings before anything is
 built, trains to `--num_train_steps` (or pauses at `--stop_at_step`) resuming from the latest
-checkpoint in `--output_dir`, and evaluates masked-LM and next-sentence accuracy into
-eval_results.txt. The task (`bert_tf.tasks.pretraining`) owns the records and the model; this
-module only orders the steps.
+checkpoint in `--output_dir` (where it also keeps `bert_config.json`, for the converter),
+optionally writes the final weights in Google's release layout (`--export_tf1_dir`), and
+evaluates masked-LM and next-sentence accuracy into eval_results.txt. The task
+(`bert_tf.tasks.pretraining`) owns the records and the model; this module only orders the steps.
 """
 
 import os
@@ -34,6 +35,11 @@ def pretrain(settings: PretrainingSettings):
         train_files = files.expand(s.input_file, s.input_files_dir)
         logging.info("training on %d file(s): %s", len(train_files), _listed(train_files))
         task.check_files(train_files)
+    if s.export_tf1_dir and not s.do_train:
+        raise UserError("--export_tf1_dir writes the weights a training run ends with: it needs --do_train")
+    if run.strategy.is_chief:  # beside the checkpoints, so convert_checkpoint.py finds it
+        os.makedirs(s.output_dir, exist_ok=True)
+        task.bert_config.to_json_file(os.path.join(s.output_dir, "bert_config.json"))
     num_train_steps = s.num_train_steps if s.do_train else None
     settings = run.run_settings(task.bert_config, s.num_train_steps, train_files or [],
                                 max_seq_length=s.max_seq_length, max_predictions_per_seq=s.max_predictions_per_seq)
@@ -48,6 +54,11 @@ def pretrain(settings: PretrainingSettings):
         except CorruptedInputError as e:
             from bert_tf import input_pipeline
             raise CorruptedInputError(input_pipeline.locate_corruption(train_files) or str(e)) from e
+        if s.export_tf1_dir and run.strategy.is_chief:
+            from bert_tf.checkpoints import export_google_layout
+            prefix = export_google_layout(estimator.named_variables, s.export_tf1_dir, task.bert_config,
+                                          s.vocab_file)
+            logging.info("wrote the final weights in Google's layout: %s", prefix)
     if s.do_eval:
         evaluate(run, task, estimator, train_files)
 

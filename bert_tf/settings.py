@@ -86,3 +86,5 @@ class PretrainingSettings(RunnerSettings):
     stop_at_step: int = None
     eval_batch_size: int = 8
     max_eval_steps: int = 100
+    export_tf1_dir: str = None  # Google's release layout of the final weights
+    vocab_file: str = None  # copied beside export_tf1_dir

@@ -80,10 +80,28 @@ def pretrained_run(tmp_path_factory):
          f"--input_file={root}/a.tfrecord", f"--output_dir={root}/model", "--do_train",
          f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}", "--train_batch_size=4",
          "--num_train_steps=3", "--num_warmup_steps=1", "--learning_rate=1e-3",
-         "--iterations_per_loop=3", "--save_checkpoints_steps=3"],
+         "--iterations_per_loop=3", "--save_checkpoints_steps=3", f"--export_tf1_dir={root}/google",
+         f"--vocab_file={need(UNCASED_VOCAB)}"],
         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return root
+
+
+def test_run_pretraining_writes_googles_layout_itself_and_the_issues_command_runs(pretrained_run, tmp_path):
+    from bert_tf import checkpoints
+    root = pretrained_run
+    assert sorted(os.listdir(root / "google")) == [
+        "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
+        "checkpoint", "vocab.txt"]
+    _, exported = checkpoints.read_checkpoint(str(root / "google" / "bert_model.ckpt"))
+    _, trained = checkpoints.read_checkpoint(str(root / "model"))
+    assert exported.keys() == trained.keys()
+    for name in trained:
+        np.testing.assert_array_equal(exported[name], trained[name], err_msg=name)
+    # as a user types it: the config is found beside the training checkpoint
+    result = run(f"--tf1_checkpoint={root}/model/model.ckpt-3", f"--hf_output_dir={tmp_path}/hf")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "hf" / "model.safetensors").exists()
 
 
 def test_training_checkpoint_to_google_and_hf_layouts(pretrained_run, tmp_path):
