@@ -91,28 +91,33 @@ class FineTuning(Run):
         with the same settings from the same source is there (see `bert_tf.feature_cache`;
         `metadata` as `feature_cache.write` takes it). `keyed`: the file name also carries a
         hash of the settings, so entries of other settings are kept beside it. Only the chief
-        writes; the others wait for it and read the sidecar. Records made of nothing are not
-        kept: an error."""
+        decides and writes; the others always wait for it at the barrier (a worker that saw a
+        finished file and went on would leave the chief alone there) and read the sidecar.
+        Records made of nothing are not kept: an error."""
         path = self.cache_path(f"{name}-{feature_cache.settings_key(settings)}" if keyed else name, folder)
         source_key = feature_cache.source_of(source) if source is not None else None
-        info = feature_cache.reusable(path, settings, source_key)
-        if info is not None:
-            logging.info("reusing %d %s features in %s", info["num_features"], name, path)
-            return path, info
-        if self.strategy.is_chief:
-            meta = metadata if callable(metadata) else dict(metadata or {})
-            info = feature_cache.write(path, serialized(), lambda: dict(
-                meta() if callable(meta) else meta, settings=settings, source=source_key))
-            if not info["num_features"]:
-                feature_cache.remove(path)
+        if self.strategy.is_chief:  # every worker meets the barrier: none may decide alone
+            info = feature_cache.reusable(path, settings, source_key)
+            if info is not None:
+                logging.info("reusing %d %s features in %s", info["num_features"], name, path)
             else:
-                logging.info("wrote %d %s features to %s", info["num_features"], name, path)
+                self._convert(path, serialized, metadata, settings, source_key, name)
         self.strategy.barrier()
         info = feature_cache.read_metadata(path)
         if info is None:
             raise UserError(f"{source or name}: no usable examples in it (nothing to convert into "
                             f"{name} features); check the file")
         return path, info
+
+    @staticmethod
+    def _convert(path, serialized, metadata, settings, source_key, name):
+        meta = metadata if callable(metadata) else dict(metadata or {})
+        info = feature_cache.write(path, serialized(), lambda: dict(
+            meta() if callable(meta) else meta, settings=settings, source=source_key))
+        if not info["num_features"]:
+            feature_cache.remove(path)
+        else:
+            logging.info("wrote %d %s features to %s", info["num_features"], name, path)
 
     # ------------------------------------------------------------------ train, predict, export
     def input_fn(self, files, task, batch_size, is_training):
