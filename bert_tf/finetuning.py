@@ -15,7 +15,7 @@ import time
 
 from absl import logging
 
-from bert_tf import atomic, feature_cache
+from bert_tf import atomic, bucketing, feature_cache
 from bert_tf.errors import UserError
 from bert_tf.run import Run
 from bert_tf.settings import FineTuningSettings
@@ -111,16 +111,18 @@ class FineTuning(Run):
     def input_fn(self, files, task, batch_size, is_training):
         from bert_tf import input_pipeline  # TensorFlow: only once the inputs have been checked
         return input_pipeline.input_fn(files, lambda raw: task.parse(raw, is_training), batch_size,
-                                       is_training, seed=self.settings.seed, shard_by_record=True)
+                                       is_training, seed=self.settings.seed, shard_by_record=True,
+                                       buckets=self.buckets(task, is_training))
 
     def train(self, estimator, task, files, num_train_steps):
         estimator.train(self.input_fn(files, task, self.micro_batch_size(), is_training=True),
                         num_train_steps)
 
     def predict(self, estimator, task, files, batch_size):
-        """All predictions (a list), with the inference throughput logged."""
+        """All predictions (a list, in input order), with the inference throughput logged."""
         start = time.time()
-        results = list(estimator.predict(self.input_fn(files, task, batch_size, is_training=False)))
+        results = bucketing.in_input_order(
+            estimator.predict(self.input_fn(files, task, batch_size, is_training=False)))
         seconds = time.time() - start
         if results:
             logging.info("inference: %d sequences in %.1f s (%.2f sentences/sec)", len(results),

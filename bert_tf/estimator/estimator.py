@@ -27,6 +27,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import checkpoints, optimization
+from bert_tf.bucketing import EXAMPLE_INDEX
 from bert_tf.distribute.local import LocalStrategy
 from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
@@ -354,7 +355,9 @@ class Estimator:
         return results
 
     def predict(self, input_fn, checkpoint_path=None):
-        """Yield one {name: numpy value} per example."""
+        """Yield one {name: numpy value} per example, in the input's batch order. Length-bucketed
+        input carries each example's input position as EXAMPLE_INDEX, passed through so the
+        caller can restore input order (`bucketing.in_input_order`)."""
         self._restore_model_only(checkpoint_path)
         params = self.params
 
@@ -364,7 +367,10 @@ class Estimator:
 
         with self.strategy.device_scope():  # every worker predicts everything; the chief writes
             for features in input_fn(params, self.strategy.input_context(sharded=False)):
+                index = features.pop(EXAMPLE_INDEX, None)
                 out = {k: v.numpy() for k, v in predict_step(features).items()}
+                if index is not None:
+                    out[EXAMPLE_INDEX] = index.numpy()
                 for i in range(len(next(iter(out.values())))):
                     yield {k: v[i] for k, v in out.items()}
 
