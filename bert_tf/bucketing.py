@@ -16,7 +16,7 @@ multiplies little padding.
 
 The bucket lengths are `--bucket_boundaries` when given, otherwise chosen from the input's
 own length histogram (`choose_boundaries`): up to MAX_BUCKETS lengths, multiples of
-MULTIPLE, that minimize the padded tokens.
+MULTIPLE, that minimize the padded tokens plus BUCKET_COST_TOKENS for each bucket.
 """
 
 import dataclasses
@@ -27,6 +27,11 @@ from bert_tf.errors import UserError
 
 MAX_BUCKETS = 4  # compiled shapes per run: each costs a compilation (MiniLM-L6 training: ~5 s)
 MULTIPLE = 8  # bucket lengths chosen from the data are multiples of this
+# A bucket more must save this many padded tokens per pass over the input: about what one
+# more compilation costs against the tokens it saves computing (MiniLM-L6 on the 2-core CPU:
+# forward ~1 s to compile, ~0.6 s per 32 x 128 tokens; training step ~5 s, ~1.7 s per 32 x 128),
+# so a small input (MRPC's 408 dev pairs) gets one bucket and a large one up to MAX_BUCKETS.
+BUCKET_COST_TOKENS = 16384
 EXAMPLE_INDEX = "example_index"  # the feature that carries an example's position in its input
 
 
@@ -55,9 +60,11 @@ def parse_boundaries(text, max_seq_length, flag="--bucket_boundaries"):
     return values
 
 
-def choose_boundaries(lengths, max_seq_length, max_buckets=MAX_BUCKETS, multiple=MULTIPLE):
+def choose_boundaries(lengths, max_seq_length, max_buckets=MAX_BUCKETS, multiple=MULTIPLE,
+                      bucket_cost=BUCKET_COST_TOKENS):
     """Up to `max_buckets` bucket lengths (multiples of `multiple`, or --max_seq_length) that
-    minimize the total padded length of `lengths`, the last one holding the longest example.
+    minimize the total padded length of `lengths` plus `bucket_cost` per bucket, the last one
+    holding the longest example.
 
     Dynamic programming over the length histogram: cost[k][j] is the least padded total of
     the examples up to candidate j with k buckets, the last one ending at j.
@@ -81,7 +88,7 @@ def choose_boundaries(lengths, max_seq_length, max_buckets=MAX_BUCKETS, multiple
                 total = cost[k - 1][i] + float((below[j] - below[i]) * c)
                 if total < cost[k][j]:
                     cost[k][j], back[k][j] = total, i
-    best_k = min(range(1, max_buckets + 1), key=lambda k: (cost[k][top], k))
+    best_k = min(range(1, max_buckets + 1), key=lambda k: (cost[k][top] + k * bucket_cost, k))
     chosen, j = [], top
     for k in range(best_k, 0, -1):
         chosen.append(candidates[j])
@@ -148,10 +155,12 @@ def training_schedule(ids, num_buckets, batch_size, num_workers):
 
 
 def in_input_order(predictions):
-    """Predictions (dicts) carrying EXAMPLE_INDEX -> the same in input order, without it.
-    Predictions without it are already in order and returned as they are."""
+    """Predictions (dicts) carrying EXAMPLE_INDEX -> the same in input order, without it; rows
+    marked -1 (the padding of a partial batch) are dropped. Predictions without it are
+    already in order and returned as they are."""
     predictions = list(predictions)
     if not predictions or EXAMPLE_INDEX not in predictions[0]:
         return predictions
-    ordered = sorted(predictions, key=lambda p: int(p[EXAMPLE_INDEX]))
+    real = [p for p in predictions if int(p[EXAMPLE_INDEX]) >= 0]
+    ordered = sorted(real, key=lambda p: int(p[EXAMPLE_INDEX]))
     return [{k: v for k, v in p.items() if k != EXAMPLE_INDEX} for p in ordered]

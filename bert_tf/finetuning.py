@@ -112,7 +112,8 @@ class FineTuning(Run):
         from bert_tf import input_pipeline  # TensorFlow: only once the inputs have been checked
         return input_pipeline.input_fn(files, lambda raw: task.parse(raw, is_training), batch_size,
                                        is_training, seed=self.settings.seed, shard_by_record=True,
-                                       buckets=self.buckets(task, is_training))
+                                       buckets=self.buckets(task, is_training),
+                                       whole_batches=not is_training)
 
     def train(self, estimator, task, files, num_train_steps):
         estimator.train(self.input_fn(files, task, self.micro_batch_size(), is_training=True),

@@ -73,7 +73,7 @@ def record_dataset(files, input_context, is_training, seed=12345, shard_by_recor
 
 
 def input_fn(files, parse, batch_size, is_training, seed=12345, shard_by_record=False,
-             buckets=None, max_batches=None):
+             buckets=None, max_batches=None, whole_batches=False):
     """input_fn(params, input_context) over TFRecords: `parse` maps a batch of serialized
     records to the task's tensors (`task.parse`). Training batches are whole (the last,
     partial one is dropped); evaluation and prediction keep the last, partial batch.
@@ -81,7 +81,9 @@ def input_fn(files, parse, batch_size, is_training, seed=12345, shard_by_record=
 
     buckets: a `bucketing.BucketSpec` to batch by length (training always shares the
     records by record then). max_batches: evaluation reads only the records of that many
-    batches in all, shared by the workers (as Google's `--max_eval_steps`).
+    batches in all, shared by the workers (as Google's `--max_eval_steps`). whole_batches:
+    bucketed prediction fills each bucket's last batch with rows marked EXAMPLE_INDEX -1
+    (dropped by `bucketing.in_input_order`), so each bucket compiles one shape only.
     """
     files = [files] if isinstance(files, str) else list(files)
 
@@ -92,7 +94,7 @@ def input_fn(files, parse, batch_size, is_training, seed=12345, shard_by_record=
         if max_batches is not None and not is_training:
             dataset = dataset.take(-(-max_batches // input_context.num_input_pipelines) * batch_size)
         if buckets is not None:
-            return bucketed_inference(dataset, parse, buckets, batch_size)
+            return bucketed_inference(dataset, parse, buckets, batch_size, whole_batches)
         dataset = dataset.batch(batch_size, drop_remainder=is_training)
         return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
 
@@ -118,10 +120,11 @@ def _log_buckets(kind, boundaries, ids):
                  ", ".join(f"{n} examples padded to {b}" for b, n in zip(boundaries, counts) if n))
 
 
-def bucketed_inference(dataset, parse, spec, batch_size):
+def bucketed_inference(dataset, parse, spec, batch_size, whole_batches=False):
     """Batches of one bucket each, every example carrying its position in `dataset`
     (`bucketing.EXAMPLE_INDEX`): the predictions are put back in input order from it. The
-    last batch of each bucket may be partial."""
+    last batch of each bucket is partial, or with `whole_batches` filled up with zero rows
+    whose position is -1."""
     lengths = record_lengths(dataset, spec.max_seq_length)
     boundaries = spec.resolve(lengths)
     ids = bucketing.bucket_ids(lengths, boundaries)
@@ -136,9 +139,20 @@ def bucketed_inference(dataset, parse, spec, batch_size):
     def features(index, raw, bucket):
         out = _cut(parse(raw), spec.sequence_fields, bucket_lengths[bucket[0]])
         out[bucketing.EXAMPLE_INDEX] = index
-        return out
+        return _whole(out, batch_size) if whole_batches else out
 
     return data.map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
+
+
+def _whole(features, batch_size):
+    """A partial batch filled up to `batch_size` rows: zeros, and position -1."""
+    missing = batch_size - tf.shape(features[bucketing.EXAMPLE_INDEX])[0]
+    out = {}
+    for name, value in features.items():
+        fill = -1 if name == bucketing.EXAMPLE_INDEX else 0
+        padded = tf.pad(value, [[0, missing]] + [[0, 0]] * (value.shape.rank - 1), constant_values=fill)
+        out[name] = tf.ensure_shape(padded, [batch_size] + value.shape[1:])
+    return out
 
 
 def bucketed_training(files, parse, spec, batch_size, input_context, seed=12345, shuffle_buffer=1000):

@@ -32,8 +32,8 @@ def _padded(lengths, boundaries):
 def test_chosen_boundaries_pad_least_with_at_most_four_multiples_of_8():
     rng = np.random.default_rng(0)
     lengths = np.append(np.clip(rng.normal(53, 14, 3000).astype(int), 12, 100), 101)  # MRPC-like
-    chosen = bucketing.choose_boundaries(lengths, 128)
-    assert len(chosen) <= bucketing.MAX_BUCKETS and list(chosen) == sorted(chosen)
+    chosen = bucketing.choose_boundaries(lengths, 128, bucket_cost=0)
+    assert len(chosen) == bucketing.MAX_BUCKETS and list(chosen) == sorted(chosen)
     assert all(b % 8 == 0 for b in chosen) and chosen[-1] == 104  # holds the longest, no more
     # no other choice of up to four multiples of 8 pads less (checked exhaustively)
     import itertools
@@ -41,6 +41,10 @@ def test_chosen_boundaries_pad_least_with_at_most_four_multiples_of_8():
     best = min(_padded(lengths, combo + (104,)) for k in range(4)
                for combo in itertools.combinations(candidates, k))
     assert _padded(lengths, chosen) == best
+    # each bucket costs tokens (a compilation): on few examples fewer buckets pay
+    assert len(bucketing.choose_boundaries(lengths, 128)) == 3
+    assert len(bucketing.choose_boundaries(lengths[:1200], 128)) == 2
+    assert bucketing.choose_boundaries(lengths[:400], 128) == (96,)  # the longest of these is 96
     # --max_seq_length is a candidate even when it is not a multiple of 8
     assert bucketing.choose_boundaries([3, 4, 100], 100)[-1] == 100
     assert bucketing.choose_boundaries([5, 5, 5], 128) == (8,)
@@ -72,8 +76,8 @@ def test_training_schedule_is_one_list_for_every_worker_and_merges_small_buckets
         bucketing.training_schedule([0] * 40, 1, 32, 2)
 
 
-def test_in_input_order_sorts_by_the_example_index_and_drops_it():
+def test_in_input_order_sorts_by_the_example_index_and_drops_it_and_padding_rows():
     rows = [{"p": 2, bucketing.EXAMPLE_INDEX: 2}, {"p": 0, bucketing.EXAMPLE_INDEX: 0},
-            {"p": 1, bucketing.EXAMPLE_INDEX: 1}]
+            {"p": 9, bucketing.EXAMPLE_INDEX: -1}, {"p": 1, bucketing.EXAMPLE_INDEX: 1}]
     assert bucketing.in_input_order(rows) == [{"p": 0}, {"p": 1}, {"p": 2}]
     assert bucketing.in_input_order([{"p": 1}, {"p": 0}]) == [{"p": 1}, {"p": 0}]

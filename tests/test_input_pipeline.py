@@ -45,6 +45,14 @@ def test_inference_batches_hold_one_bucket_cut_to_its_length_with_input_position
         seen.extend(index)
     assert sorted(seen) == list(range(len(lengths)))
     assert sum(len(b["input_ids"]) < 32 for b in batches) <= len(boundaries)  # one partial per bucket
+    # prediction: the partial batches filled up with zero rows at position -1
+    whole = list(input_pipeline.input_fn(path, parse, 32, is_training=False, buckets=SPEC,
+                                         whole_batches=True)(None, InputContext()))
+    assert len(whole) == len(batches) and all(len(b["input_ids"]) == 32 for b in whole)
+    index = np.concatenate([b[bucketing.EXAMPLE_INDEX].numpy() for b in whole])
+    assert sorted(index[index >= 0]) == list(range(len(lengths)))
+    filler = [b["input_mask"].numpy()[b[bucketing.EXAMPLE_INDEX].numpy() < 0] for b in whole]
+    assert sum(len(f) for f in filler) == 32 * len(whole) - len(lengths) and not any(f.any() for f in filler)
 
 
 def test_evaluation_reads_the_same_records_bucketed_or_padded(mrpc):
