@@ -15,7 +15,7 @@ from bert_tf.errors import UserError
 # Whether training batches by length when --bucket_by_length is not given (prediction and
 # evaluation always do then: their results do not change). Chosen from the measurements in
 # docs/benchmarks.md ("Length bucketing").
-BUCKET_TRAINING_BY_DEFAULT = True
+BUCKET_TRAINING_BY_DEFAULT = False
 
 
 @dataclasses.dataclass(frozen=True)

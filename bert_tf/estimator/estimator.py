@@ -181,8 +181,11 @@ class Estimator:
             grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
+            # The update is gated by `finite` inside (not in the cond), so that XLA updates the
+            # Adam slots in place instead of copying them every step (docs/benchmarks.md).
+            self._optimizer.apply(grads, lr, self.global_step, finite)
+
             def apply():
-                self._optimizer.apply(grads, lr, self.global_step)
                 self.global_step.assign_add(1)
                 self.nonfinite_streak.assign(0)
                 if self._dynamic_scale:
