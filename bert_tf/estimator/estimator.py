@@ -110,15 +110,18 @@ class Estimator:
         params, variables = self.params, list(self.named_variables.values())
         pack = self._optimizer.pack
 
+        scaling = self._loss_scaling  # without, the scale is 1: no pass over the gradients for it
+
         def grads(features, loss_scale):
             with tf.GradientTape() as tape:
                 spec = self.task.model_fn(self.model, features, TRAIN, params)
                 loss = tf.cast(spec.loss, tf.float32)
-                scaled = loss * loss_scale
+                scaled = loss * loss_scale if scaling else loss
             g = tape.gradient(scaled, variables)
             g = [tf.convert_to_tensor(x) if x is not None else tf.zeros_like(v)
                  for x, v in zip(g, variables)]
-            return loss, dict(spec.logs, total_loss=loss), [x / loss_scale for x in pack(g)]
+            packed = pack(g)
+            return loss, dict(spec.logs, total_loss=loss), [x / loss_scale for x in packed] if scaling else packed
 
         return tf.function(grads, jit_compile=self.strategy.jit_compile)
 
@@ -131,6 +134,7 @@ class Estimator:
         self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
         self.nonfinite_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite")
         self._dynamic_scale = fp16 and tp.loss_scale == 0
+        self._loss_scaling = fp16
         self._grads = self._grad_fn()
         apply_or_skip = self._apply_fn()
         jit = self.strategy.jit_compile
@@ -177,8 +181,9 @@ class Estimator:
         tp = self.train_params
 
         def apply_or_skip(grads, logs):
-            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-            grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
+            # A non-finite gradient makes the global norm non-finite: one pass over them for both
+            grads, norm = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
+            finite = tf.math.is_finite(norm)
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
             # The update is gated by `finite` inside (not in the cond), so that XLA updates the
