@@ -13,6 +13,7 @@ from absl import flags, logging
 
 from bert_tf import cli
 from bert_tf.features import extract_features
+from bert_tf.flags import bucket_boundaries, define_bucketing_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Text file: one `text` or `text_a ||| text_b` per line.")
@@ -29,6 +30,9 @@ flags.DEFINE_string("vocab_file", None, "The vocabulary file the model was train
 flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased models).")
 flags.DEFINE_integer("batch_size", 32, "Batch size for the forward pass.")
 flags.DEFINE_bool("use_xla", False, "XLA-compile the forward pass.")
+define_bucketing_flags("Run lines in batches of one length bucket, each padded only to its "
+                       "bucket's length (default on; the output is unchanged, in input order); "
+                       "--nobucket_by_length pads every batch to --max_seq_length.")
 flags.mark_flags_as_required(["input_file", "output_file", "vocab_file", "bert_config_file",
                               "init_checkpoint"])
 
@@ -37,7 +41,8 @@ def main(_):
     count = extract_features(
         FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_file, FLAGS.bert_config_file,
         FLAGS.init_checkpoint, layers=FLAGS.layers, max_seq_length=FLAGS.max_seq_length,
-        batch_size=FLAGS.batch_size, do_lower_case=FLAGS.do_lower_case, use_xla=FLAGS.use_xla)
+        batch_size=FLAGS.batch_size, do_lower_case=FLAGS.do_lower_case, use_xla=FLAGS.use_xla,
+        bucket_by_length=FLAGS.bucket_by_length is not False, bucket_boundaries=bucket_boundaries())
     logging.info("wrote features of %d lines to %s", count, FLAGS.output_file)
 
 

@@ -1,31 +1,43 @@
 """Model throughput on this machine: forward and training-step sequences/s, FLOPs, % of peak.
 
-  python bench/bench_model.py [--sizes base,minilm_l6] [--peer]
+  python bench/bench_model.py [--sizes base,minilm_l6] [--peer | --peer=model_garden [--rounds 3]]
 
 For each size at batch 8, seq 128, 20 masked positions: our pretraining model's forward pass
-and one training step (forward, backward, AdamW update), XLA-compiled; the FLOPs per
-sequence of that step counted from the shapes; and the fraction of this CPU's fp32 matmul
-peak (a 2048^3 matmul measured in the same run). With --peer, HuggingFace's PyTorch BERT
-(bench/setup_bench_env.sh makes its environment) runs the same shapes in the same run, and
-the ratio ours/peer is printed. Record the output in docs/benchmarks.md.
+and the runner's training step (`Estimator`'s compiled step: forward, backward, clipping,
+our AdamW), XLA-compiled; the FLOPs per sequence of that step counted from the shapes; and
+the fraction of this CPU's fp32 matmul peak (the faster of a 2048^3 matmul through XLA and
+through TensorFlow's own kernel (oneDNN), measured in the same run). With --peer,
+HuggingFace's PyTorch BERT (bench/setup_bench_env.sh makes its environment) runs the same
+shapes in the same run, and the ratio ours/peer is printed. With --peer=model_garden, TF
+Model Garden's step (bench/model_garden_bert.py in the environment of
+bench/setup_model_garden_env.sh) and ours alternate for --rounds rounds in one run, each
+round with its own matmul peak; the peer stays up between rounds. Record the output in
+docs/benchmarks.md.
 """
 
 import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import bert_tf  # noqa: E402,F401  (turns on oneDNN before TensorFlow loads)
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bert_tf import optimization  # noqa: E402
 from bert_tf.config import preset  # noqa: E402
+from bert_tf.distribute.local import LocalStrategy  # noqa: E402
 from bert_tf.heads import BertPretrainingModel, classification_loss, masked_lm_loss  # noqa: E402
+from bert_tf.estimator import Estimator, RunConfig  # noqa: E402
+from bert_tf.estimator.estimator import TrainParams  # noqa: E402
+from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402
 
 BATCH, SEQ, PREDICTIONS = 8, 128, 20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,16 +68,17 @@ def best_ms_per_call(parts, rounds, calls):
 
 
 def matmul_peak(n=2048, steps=10):
+    """GFLOP/s of the faster of XLA's and TensorFlow's own (oneDNN) fp32 n^3 matmul, best of 3."""
     a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
-    f = tf.function(tf.matmul, jit_compile=True)
     best = 0.0
-    for _ in range(3):
-        f(a, b).numpy()
-        start = time.perf_counter()
-        for _ in range(steps):
-            r = f(a, b)
-        r.numpy()
-        best = max(best, 2 * n ** 3 * steps / (time.perf_counter() - start) / 1e9)
+    for f in (tf.function(tf.matmul, jit_compile=True), tf.function(tf.matmul)):
+        for _ in range(3):
+            f(a, b).numpy()
+            start = time.perf_counter()
+            for _ in range(steps):
+                r = f(a, b)
+            r.numpy()
+            best = max(best, 2 * n ** 3 * steps / (time.perf_counter() - start) / 1e9)
     return best
 
 
@@ -107,22 +120,50 @@ def pretraining_step_fns(config, features, labels, jit_compile=True):
     return forward, train
 
 
+def _batch(config):
+    """synthetic_batch as the pretraining task's features (its labels among them)."""
+    features, (ids, weights, nsp) = synthetic_batch(config)
+    return dict(features, masked_lm_ids=ids, masked_lm_weights=weights,
+                next_sentence_labels=tf.reshape(nsp, [-1, 1]))
+
+
+class Ours:
+    """Our forward pass and the runner's compiled training step on one in-memory batch."""
+
+    def __init__(self, size, model_dir):
+        config = preset(size)
+        opt = optimization.OptimizerConfig(learning_rate=1e-4, num_train_steps=10 ** 9, num_warmup_steps=100)
+        self.est = Estimator(PretrainingTask(config), RunConfig(model_dir), {"train": TrainParams(opt)},
+                             LocalStrategy("cpu", jit_compile=True))
+        self.est._build_training()
+        self.features = _batch(config)
+        model = self.est.model
+        forward = tf.function(lambda: model(self.features, training=False)["masked_lm_logits"],
+                              jit_compile=True)
+        train = lambda: self.est._fused_step(self.features, self.est.loss_scale)["total_loss"]  # noqa: E731
+        self.parts = {"forward": forward, "train": train}
+        for fn in self.parts.values():
+            fn().numpy()
+        self.gflop_per_seq_train = 3 * flops_per_sequence(config) / 1e9
+
+    def measure(self, steps, rounds=3):
+        result = {}
+        for name, fn in self.parts.items():
+            best = 0.0
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    r = fn()
+                r.numpy()
+                best = max(best, BATCH * steps / (time.perf_counter() - start))
+            result[name] = best
+        return result
+
+
 def measure_ours(size, steps, rounds=3):
-    config = preset(size)
-    forward, train = pretraining_step_fns(config, *synthetic_batch(config))
-    result = {}
-    for name, fn in (("forward", forward), ("train", train)):
-        fn().numpy()
-        best = 0.0
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for _ in range(steps):
-                r = fn()
-            r.numpy()
-            best = max(best, BATCH * steps / (time.perf_counter() - start))
-        result[name] = best
-    result["gflop_per_seq_train"] = 3 * flops_per_sequence(config) / 1e9
-    return result
+    with tempfile.TemporaryDirectory() as model_dir:
+        ours = Ours(size, model_dir)
+        return dict(ours.measure(steps, rounds), gflop_per_seq_train=ours.gflop_per_seq_train)
 
 
 def measure_peer(size, steps, batch=BATCH, seq=SEQ, predictions=PREDICTIONS, head="pretraining",
@@ -138,16 +179,80 @@ def measure_peer(size, steps, batch=BATCH, seq=SEQ, predictions=PREDICTIONS, hea
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+class ModelGardenPeer:
+    """bench/model_garden_bert.py, kept running in its own environment between rounds."""
+
+    def __init__(self, size, steps):
+        python = subprocess.run([os.path.join(ROOT, "bench", "setup_model_garden_env.sh")], check=True,
+                                capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        self.process = subprocess.Popen(
+            [python, os.path.join(ROOT, "bench", "model_garden_bert.py"), size, str(BATCH), str(SEQ),
+             str(PREDICTIONS), str(steps)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1"))
+        self.ready = self._answer()
+
+    def _answer(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"model_garden_bert.py ended (exit status {self.process.wait()})")
+        return json.loads(line)
+
+    def measure(self):
+        self.process.stdin.write("measure\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self):
+        self.process.stdin.write("quit\n")
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def against_model_garden(size, rounds):
+    """Alternating rounds: this round's matmul peak, ours (best of 3), Model Garden (best of 3
+    in each of its modes); the ratio ours / Model Garden per round and over the run."""
+    steps = 3 if size in ("base", "large") else 8
+    peer = ModelGardenPeer(size, steps)
+    print(f"{size}: Model Garden on TF {peer.ready['tf']} (oneDNN on); {steps} steps per timing, "
+          f"best of 3; {rounds} alternating rounds", flush=True)
+    ratios, ours_all, peer_all = [], [], []
+    with tempfile.TemporaryDirectory() as model_dir:
+        ours = Ours(size, model_dir)
+        gflop = ours.gflop_per_seq_train
+        for r in range(rounds):
+            peak = matmul_peak()
+            mine = ours.measure(steps)["train"]
+            theirs = peer.measure()
+            ratio = mine / theirs["train"]
+            ratios.append(ratio)
+            ours_all.append(mine)
+            peer_all.append(theirs["train"])
+            print(f"round {r + 1}: matmul peak {peak:5.0f} GFLOP/s | bert_tf train {mine:5.2f} seq/s "
+                  f"({mine * gflop / peak:5.1%} of peak) | Model Garden XLA {theirs['xla']:5.2f}, graph "
+                  f"{theirs['graph']:5.2f} seq/s ({theirs['train'] * gflop / peak:5.1%} of peak) | "
+                  f"ours/Model Garden {ratio:.2f}x", flush=True)
+    peer.close()
+    print(f"{size}: ours/Model Garden per round {min(ratios):.2f}-{max(ratios):.2f}x; ours best "
+          f"{max(ours_all):.2f} seq/s = {max(ours_all) / statistics.median(peer_all):.2f}x Model Garden's "
+          f"median, {max(ours_all) / max(peer_all):.2f}x its best", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="minilm_l6,base")
-    parser.add_argument("--peer", action="store_true", help="also run HF PyTorch BERT")
+    parser.add_argument("--peer", nargs="?", const="hf_torch", choices=["hf_torch", "model_garden"],
+                        help="also run a peer: HF PyTorch BERT (--peer) or TF Model Garden")
+    parser.add_argument("--rounds", type=int, default=3, help="with --peer=model_garden")
     args = parser.parse_args()
-    peak = matmul_peak()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"TF {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
-    print(f"fp32 matmul peak (2048^3, XLA): {peak:.0f} GFLOP/s")
-    print(f"batch {BATCH}, seq {SEQ}, {PREDICTIONS} masked positions; best of 3 rounds")
+    print(f"batch {BATCH}, seq {SEQ}, {PREDICTIONS} masked positions")
+    if args.peer == "model_garden":
+        for size in args.sizes.split(","):
+            against_model_garden(size, args.rounds)
+        return
+    peak = matmul_peak()
+    print(f"fp32 matmul peak (2048^3, the faster of XLA and oneDNN): {peak:.0f} GFLOP/s; best of 3 rounds")
     for size in args.sizes.split(","):
         steps = 3 if size in ("base", "large") else 8
         ours = measure_ours(size, steps)

@@ -11,6 +11,10 @@ one entry per real token (padding is not written), values rounded with Python's
 `round(float(x), 6)` as Google's are. Packing is Google's (`[CLS] a [SEP] b [SEP]`, the pair
 trimmed longest-first, a line whose `b` tokenizes to nothing packed as a single segment);
 a blank line is an example too, as in Google's code, so output line k belongs to input line k.
+
+With length bucketing (on unless `bucket_by_length=False`), lines are run in batches of one
+length bucket, padded only to that length (`bert_tf.bucketing`): the values are the padded
+run's to float tolerance, and the output order is still the input's.
 """
 
 import dataclasses
@@ -20,7 +24,7 @@ import re
 
 import numpy as np
 
-from bert_tf import atomic
+from bert_tf import atomic, bucketing
 from bert_tf.data.classifier import pack_pair
 from bert_tf.errors import DataError, UserError
 from bert_tf.tokenization import convert_to_unicode
@@ -102,15 +106,20 @@ def convert_examples_to_features(examples, seq_length, tokenizer):
 
 
 # ---------------------------------------------------------------------- the model
-def layer_outputs(model, features, layer_indexes, batch_size, use_xla=False):
-    """Yield (feature, float32 [len(layer_indexes), seq, hidden]) for every feature, in order.
+CHUNK_BYTES = 256 << 20  # bucketed: the real tokens' outputs held at once to restore input order
 
-    Batches are padded to `batch_size` so the (optionally XLA-compiled) forward pass is
-    traced and compiled for one shape only.
+
+def layer_outputs(model, features, layer_indexes, batch_size, use_xla=False, boundaries=None):
+    """Yield (feature, float32 [len(layer_indexes), seq, hidden]) for every feature, in order
+    (`seq`: the padded length, at least the feature's tokens).
+
+    Batches are padded to `batch_size` rows, so the (optionally XLA-compiled) forward pass is
+    compiled once per sequence length: --max_seq_length, or each of `boundaries` (length
+    buckets). Bucketed, the features are taken in chunks of about CHUNK_BYTES of output; each
+    chunk is run bucket by bucket and given back in input order.
     """
     import tensorflow as tf
-    seq_length = len(features[0].input_ids)
-    spec = tf.TensorSpec([batch_size, seq_length], tf.int32)
+    spec = tf.TensorSpec([batch_size, None], tf.int32)
 
     @tf.function(input_signature=[spec] * 3, jit_compile=use_xla)
     def forward(input_ids, input_mask, segment_ids):
@@ -119,14 +128,44 @@ def layer_outputs(model, features, layer_indexes, batch_size, use_xla=False):
         return tf.cast(tf.stack([out["all_layers"][i] for i in layer_indexes], axis=1),
                        tf.float32)
 
-    for start in range(0, len(features), batch_size):
-        batch = features[start:start + batch_size]
+    def run(batch, seq_length):
         arrays = [np.zeros([batch_size, seq_length], np.int32) for _ in range(3)]
         for row, f in enumerate(batch):
             for array, values in zip(arrays, (f.input_ids, f.input_mask, f.segment_ids)):
-                array[row] = values
-        values = forward(*arrays).numpy()
-        yield from zip(batch, values)
+                array[row] = values[:seq_length]
+        return forward(*arrays).numpy()
+
+    if not boundaries:
+        seq_length = len(features[0].input_ids)
+        for start in range(0, len(features), batch_size):
+            batch = features[start:start + batch_size]
+            yield from zip(batch, run(batch, seq_length))
+        return
+    per_token = len(layer_indexes) * model.config.hidden_size * 4
+    for chunk in _chunks(features, CHUNK_BYTES // per_token):
+        ids = bucketing.bucket_ids([len(f.tokens) for f in chunk], boundaries)
+        values = [None] * len(chunk)
+        for bucket, seq_length in enumerate(boundaries):
+            rows = np.flatnonzero(ids == bucket)
+            for start in range(0, len(rows), batch_size):
+                picked = rows[start:start + batch_size]
+                out = run([chunk[i] for i in picked], seq_length)
+                for row, i in enumerate(picked):  # the real tokens only: the rest is padding
+                    values[i] = out[row, :, :len(chunk[i].tokens)].copy()
+        yield from zip(chunk, values)
+
+
+def _chunks(features, max_tokens):
+    """Consecutive runs of features holding at most `max_tokens` real tokens (at least one)."""
+    chunk, tokens = [], 0
+    for feature in features:
+        if chunk and tokens + len(feature.tokens) > max_tokens:
+            yield chunk
+            chunk, tokens = [], 0
+        chunk.append(feature)
+        tokens += len(feature.tokens)
+    if chunk:
+        yield chunk
 
 
 def feature_record(feature, values, layer_indexes):
@@ -157,10 +196,12 @@ def write_json_lines(output_file, records):
 # ---------------------------------------------------------------------- the whole job
 def extract_features(input_file, output_file, vocab_file, bert_config_file, init_checkpoint,
                      layers="-1,-2,-3,-4", max_seq_length=128, batch_size=32,
-                     do_lower_case=True, use_xla=False):
+                     do_lower_case=True, use_xla=False, bucket_by_length=True, bucket_boundaries=()):
     """extract_features.py: read, tokenize, run the encoder, write. Returns the line count.
 
     Every input is checked before the model is built, so a bad flag costs no model load.
+    `bucket_boundaries`: the bucket lengths (`bucketing.parse_boundaries`), or () to choose
+    them from the lines' lengths.
     """
     from bert_tf import checkpoints
     from bert_tf.config import BertConfig
@@ -176,12 +217,19 @@ def extract_features(input_file, output_file, vocab_file, bert_config_file, init
     if max(tokenizer.vocab.values()) >= config.vocab_size:
         raise UserError(f"--vocab_file={vocab_file} has {len(tokenizer.vocab)} tokens but "
                         f"{bert_config_file} has vocab_size={config.vocab_size}")
+    if bucket_boundaries and not bucket_by_length:
+        raise UserError("--bucket_boundaries needs length bucketing: drop --nobucket_by_length "
+                        "or the boundaries")
     examples = read_examples(input_file)
     features = convert_examples_to_features(examples, max_seq_length, tokenizer)
+    boundaries = None
+    if bucket_by_length:
+        spec = bucketing.BucketSpec(max_seq_length, (), tuple(bucket_boundaries))
+        boundaries = spec.resolve([len(f.tokens) for f in features])
 
     model = BertModel(config).build_for()
     checkpoints.init_from_checkpoint(model, init_checkpoint).require_complete(
         "the encoder", "check that --bert_config_file matches --init_checkpoint")
-    outputs = layer_outputs(model, features, layer_indexes, batch_size, use_xla)
+    outputs = layer_outputs(model, features, layer_indexes, batch_size, use_xla, boundaries)
     return write_json_lines(output_file, (feature_record(f, v, layer_indexes)
                                           for f, v in outputs))

@@ -15,7 +15,7 @@ import time
 
 from absl import logging
 
-from bert_tf import atomic, feature_cache
+from bert_tf import atomic, bucketing, feature_cache
 from bert_tf.errors import UserError
 from bert_tf.run import Run
 from bert_tf.settings import FineTuningSettings
@@ -51,8 +51,10 @@ class FineTuning(Run):
             records[split], num_examples = task.records(self, split, data[split])
             if split == "train":
                 steps, warmup = self.schedule(num_examples)
+        bucketed = s.bucketed(is_training=True)  # batch composition: fixed for a resume
         settings = self.run_settings(self.config, steps, [records["train"]] if "train" in records else [],
-                                     max_seq_length=s.max_seq_length)
+                                     max_seq_length=s.max_seq_length, bucket_by_length=bucketed,
+                                     bucket_boundaries=list(s.bucket_boundaries) if bucketed else [])
         estimator = self.estimator(task, steps, warmup, settings)
         for split in requested:
             if split == "train":
@@ -123,7 +125,9 @@ class FineTuning(Run):
     def input_fn(self, files, task, batch_size, is_training):
         from bert_tf import input_pipeline  # TensorFlow: only once the inputs have been checked
         return input_pipeline.input_fn(files, lambda raw: task.parse(raw, is_training), batch_size,
-                                       is_training, seed=self.settings.seed, shard_by_record=True)
+                                       is_training, seed=self.settings.seed, shard_by_record=True,
+                                       buckets=self.buckets(task, is_training),
+                                       whole_batches=not is_training)
 
     def train(self, estimator, task, files, num_train_steps):
         from bert_tf import input_pipeline
@@ -137,9 +141,10 @@ class FineTuning(Run):
                                       "convert again)") from e
 
     def predict(self, estimator, task, files, batch_size):
-        """All predictions (a list), with the inference throughput logged."""
+        """All predictions (a list, in input order), with the inference throughput logged."""
         start = time.time()
-        results = list(estimator.predict(self.input_fn(files, task, batch_size, is_training=False)))
+        results = bucketing.in_input_order(
+            estimator.predict(self.input_fn(files, task, batch_size, is_training=False)))
         seconds = time.time() - start
         if results:
             logging.info("inference: %d sequences in %.1f s (%.2f sentences/sec)", len(results),

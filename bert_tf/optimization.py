@@ -123,23 +123,27 @@ class _Optimizer(tf.Module):
         packed = tf.concat(small, 0) if small else tf.zeros([0], tf.float32)
         return [packed] + [grads[i] for i in self.separate]
 
-    def apply(self, grads, lr, step):
-        """grads: `pack()`ed gradients; updates the variables in place."""
+    def apply(self, grads, lr, step, finite=None):
+        """grads: `pack()`ed gradients; updates the variables in place. `finite`: a boolean
+        scalar; when false the step changes nothing (slots and weights keep their values)."""
         c = self.config
+        keep = (lambda new, old: new) if finite is None else (lambda new, old: tf.where(finite, new, old))
         moments = zip(grads, [self.packed_m] + self.separate_m, [self.packed_v] + self.separate_v)
-        adam = [self._adam(g, m, v, step) for g, m, v in moments]
+        adam = [self._adam(g, m, v, step, keep) for g, m, v in moments]
         updates = dict(zip(self.packed, tf.split(adam[0], self.packed_sizes)) if self.packed else {})
         updates.update(zip(self.separate, adam[1:]))
         for i, variable in enumerate(self.variables_):
             update = tf.reshape(updates[i], variable.shape)
             if self.decay[i]:
                 update += c.weight_decay_rate * variable
-            variable.assign_sub(lr * self._ratio(i, update) * update)
+            variable.assign(keep(variable - lr * self._ratio(i, update) * update, variable))
 
-    def _adam(self, grad, m_slot, v_slot, step):
+    def _adam(self, grad, m_slot, v_slot, step, keep):
         c = self.config
-        m = m_slot.assign(c.beta_1 * m_slot + (1.0 - c.beta_1) * grad)
-        v = v_slot.assign(c.beta_2 * v_slot + (1.0 - c.beta_2) * tf.square(grad))
+        m = keep(c.beta_1 * m_slot + (1.0 - c.beta_1) * grad, m_slot)
+        v = keep(c.beta_2 * v_slot + (1.0 - c.beta_2) * tf.square(grad), v_slot)
+        m_slot.assign(m)
+        v_slot.assign(v)
         if self.bias_correction:
             t = tf.cast(step, tf.float32) + 1.0
             m = m / (1.0 - c.beta_1 ** t)

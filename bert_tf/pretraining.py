@@ -24,6 +24,10 @@ def pretrain(settings: PretrainingSettings):
     s = settings
     if not s.do_train and not s.do_eval:
         raise UserError("nothing to do: pass --do_train and/or --do_eval")
+    if s.bucket_by_length and not s.do_eval:
+        raise UserError("--bucket_by_length: run_pretraining.py batches its evaluation by length "
+                        "only (pretraining records are packed to --max_seq_length); it does "
+                        "nothing without --do_eval, so drop it")
     run = Run(s)
     task = PretrainingTask(run.bert_config(s.max_seq_length), s.max_seq_length,
                            s.max_predictions_per_seq, s.use_v2_feature_names)
@@ -71,8 +75,9 @@ def evaluate(run, task, estimator, train_files):
     if not eval_files:
         raise UserError("--do_eval needs --eval_files_dir, --eval_file or training input")
     task.check_files(eval_files)
-    results = estimator.evaluate(task.input_fn(eval_files, s.eval_batch_size, is_training=False),
-                                 s.max_eval_steps)
+    results = estimator.evaluate(task.input_fn(eval_files, s.eval_batch_size, is_training=False,
+                                               buckets=run.buckets(task, is_training=False),
+                                               max_batches=s.max_eval_steps))
     if run.strategy.is_chief:
         from bert_tf.estimator import hooks
         hooks.write_eval_results(results, os.path.join(s.output_dir, "eval_results.txt"))

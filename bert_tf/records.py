@@ -222,6 +222,20 @@ def write_all(path, serialized, gzip_compress=False):
 
 
 # ---------------------------------------------------------------------- parsing (TensorFlow)
+def sequence_fields(fields):
+    """The per-token fields of a schema (length "seq"): what length bucketing cuts to a
+    batch's bucket length (`bert_tf.bucketing`)."""
+    return tuple(f.name for f in fields if f.length == "seq")
+
+
+def parse_lengths(serialized, max_seq_length):
+    """Serialized records of any schema here (a batch) -> their real token counts, the sum of
+    `input_mask` (every schema has it, under that name, padded to max_seq_length)."""
+    import tensorflow as tf
+    spec = {"input_mask": tf.io.FixedLenFeature([max_seq_length], tf.int64)}
+    return tf.reduce_sum(tf.io.parse_example(serialized, spec)["input_mask"], axis=1)
+
+
 def pretraining_feature_spec(max_seq_length, max_predictions_per_seq, use_v2_feature_names=False):
     import tensorflow as tf
     lengths = {"seq": max_seq_length, "pred": max_predictions_per_seq, "one": 1}

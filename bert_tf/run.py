@@ -51,6 +51,15 @@ class Run:
                             f"divisible by {by}--num_accumulation_steps={s.num_accumulation_steps}")
         return s.train_batch_size // self.strategy.num_workers
 
+    def buckets(self, task, is_training):
+        """How `task`'s training (or inference) input is batched by length: a
+        `bucketing.BucketSpec`, or None for Google's padding to --max_seq_length."""
+        from bert_tf.bucketing import BucketSpec
+        if not self.settings.bucketed(is_training):
+            return None
+        return BucketSpec(task.max_seq_length, task.sequence_fields(is_training),
+                          self.settings.bucket_boundaries)
+
     def run_config(self, run_settings=None):
         from bert_tf.estimator import RunConfig
         s = self.settings

@@ -12,6 +12,11 @@ import dataclasses
 
 from bert_tf.errors import UserError
 
+# Whether training batches by length when --bucket_by_length is not given (prediction and
+# evaluation always do then: their results do not change). Chosen from the measurements in
+# docs/benchmarks.md ("Length bucketing").
+BUCKET_TRAINING_BY_DEFAULT = False
+
 
 @dataclasses.dataclass(frozen=True)
 class RunnerSettings:
@@ -46,6 +51,15 @@ class RunnerSettings:
     save_summary_steps: int = None  # None: every loop
     nan_policy: str = "stop"
     dllog_path: str = None  # NVIDIA's DLLogger JSON lines, beside our log
+    # length bucketing (bert_tf.bucketing); None: the default of each part of the run
+    bucket_by_length: bool = None
+    bucket_boundaries: tuple = ()  # empty: chosen from the data
+
+    def bucketed(self, is_training):
+        """Whether training (or else evaluation and prediction) batches by length."""
+        if self.bucket_by_length is None:
+            return BUCKET_TRAINING_BY_DEFAULT if is_training else True
+        return self.bucket_by_length
 
     def require(self, *names):
         """Raise unless every named setting is given (the scripts' required flags)."""

@@ -202,3 +202,20 @@ def run_bench_oracle(script, *args, timeout=600):
     if result.returncode != 0:
         raise AssertionError(f"bench oracle {script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result.stdout
+
+
+@pytest.fixture(scope="session")
+def mrpc_records(tmp_path_factory):
+    """MRPC's dev pairs and its first 800 training pairs as classifier records at sequence
+    length 128 (uncased vocab): real lengths for length-bucketing tests."""
+    from bert_tf import records
+    from bert_tf.data import classifier
+    from bert_tf.tokenization import FullTokenizer
+    tokenizer = FullTokenizer(str(need(UNCASED_VOCAB)), do_lower_case=True)
+    processor = classifier.get_processor("mrpc")
+    data_dir = str(need("glue/MRPC"))
+    examples = processor.get_dev_examples(data_dir) + processor.get_train_examples(data_dir)[:800]
+    path = str(tmp_path_factory.mktemp("mrpc") / "mrpc.tf_record")
+    records.write_all(path, (records.classifier_example(classifier.convert_example_to_features(
+        e, processor.get_labels(), 128, tokenizer)) for e in examples))
+    return path

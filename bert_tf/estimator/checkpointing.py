@@ -34,7 +34,7 @@ RECORD_NAME = "run_settings.json"
 DAMAGE = (tf.errors.OpError, IndexError)
 # Settings a resumed run cannot change: shapes of the saved state, or what a step means.
 FIXED = ("train_batch_size", "max_seq_length", "max_predictions_per_seq", "num_accumulation_steps",
-         "optimizer_type", "num_replicas", "bert_config")
+         "optimizer_type", "num_replicas", "bert_config", "bucket_by_length", "bucket_boundaries")
 
 
 class CheckpointSaveError(UserError):

@@ -27,6 +27,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import checkpoints, optimization
+from bert_tf.bucketing import EXAMPLE_INDEX
 from bert_tf.distribute.local import LocalStrategy
 from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
@@ -123,15 +124,19 @@ class Estimator:
         pack = self._optimizer.pack
         k = self.train_params.num_accumulation_steps
 
+        scaling = self._loss_scaling  # without, the scale is 1: no pass over the gradients for it
+
         def micro_batch(features, loss_scale):
             with tf.GradientTape() as tape:
                 spec = self.task.model_fn(self.model, features, TRAIN, params)
                 loss = tf.cast(spec.loss, tf.float32)
-                scaled = loss * loss_scale
+                scaled = loss * loss_scale if scaling else loss
             g = tape.gradient(scaled, variables)
             g = [tf.convert_to_tensor(x) if x is not None else tf.zeros_like(v)
                  for x, v in zip(g, variables)]
-            return loss, dict(spec.logs, total_loss=loss), [x / loss_scale for x in pack(g)]
+            packed = pack(g)
+            unscaled = [x / loss_scale for x in packed] if scaling else packed
+            return loss, dict(spec.logs, total_loss=loss), unscaled
 
         def grads(features, loss_scale):
             if k == 1:
@@ -162,6 +167,7 @@ class Estimator:
             self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
             self.nonfinite_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite")
         self._dynamic_scale = fp16 and tp.loss_scale == 0
+        self._loss_scaling = fp16
         self._grads = self._grad_fn()
         apply_or_skip = self._apply_fn()
         jit = self.strategy.jit_compile
@@ -207,12 +213,16 @@ class Estimator:
         tp = self.train_params
 
         def apply_or_skip(grads, logs):
-            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-            grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
+            # A non-finite gradient makes the global norm non-finite: one pass over them for both
+            grads, norm = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
+            finite = tf.math.is_finite(norm)
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
+            # The update is gated by `finite` inside (not in the cond), so that XLA updates the
+            # Adam slots in place instead of copying them every step (docs/benchmarks.md).
+            self._optimizer.apply(grads, lr, self.global_step, finite)
+
             def apply():
-                self._optimizer.apply(grads, lr, self.global_step)
                 self.global_step.assign_add(1)
                 self.nonfinite_streak.assign(0)
                 if self._dynamic_scale:
@@ -401,7 +411,9 @@ class Estimator:
         return results
 
     def predict(self, input_fn, checkpoint_path=None):
-        """Yield one {name: numpy value} per example."""
+        """Yield one {name: numpy value} per example, in the input's batch order. Length-bucketed
+        input carries each example's input position as EXAMPLE_INDEX, passed through so the
+        caller can restore input order (`bucketing.in_input_order`)."""
         self._restore_model_only(checkpoint_path)
         params = self.params
 
@@ -411,7 +423,10 @@ class Estimator:
 
         with self.strategy.scope():  # every worker predicts everything; the chief writes
             for features in input_fn(params, self.strategy.input_context(sharded=False)):
+                index = features.pop(EXAMPLE_INDEX, None)
                 out = {k: v.numpy() for k, v in predict_step(features).items()}
+                if index is not None:
+                    out[EXAMPLE_INDEX] = index.numpy()
                 for i in range(len(next(iter(out.values())))):
                     yield {k: v[i] for k, v in out.items()}
 

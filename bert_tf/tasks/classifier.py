@@ -69,6 +69,9 @@ class ClassifierTask:
     def parse(self, serialized, is_training=True):
         return records.parse_classifier(serialized, self.max_seq_length, self.is_regression)
 
+    def sequence_fields(self, is_training=True):
+        return records.sequence_fields(records.classifier_fields(self.is_regression))
+
     # ------------------------------------------------------------------ model
     def create_model(self, params=None):
         from bert_tf.heads import BertClassifierModel

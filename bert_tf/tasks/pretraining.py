@@ -26,6 +26,9 @@ class PretrainingTask:
         return records.parse_pretraining(serialized, self.max_seq_length, self.max_predictions_per_seq,
                                          self.use_v2_feature_names)
 
+    def sequence_fields(self, is_training=True):
+        return records.sequence_fields(records.PRETRAINING_FIELDS)
+
     def check_files(self, files):
         """Each file's first record has the schema of this task's settings, and the token ids of
         a sample fit the model's vocab (or a clear error)."""
@@ -33,9 +36,11 @@ class PretrainingTask:
         input_pipeline.check_pretraining_files(files, self.max_seq_length, self.max_predictions_per_seq,
                                                self.use_v2_feature_names, self.bert_config.vocab_size)
 
-    def input_fn(self, files, batch_size, is_training, seed=12345, shard_by_record=False):
+    def input_fn(self, files, batch_size, is_training, seed=12345, shard_by_record=False, **kwargs):
+        """`kwargs`: as `input_pipeline.input_fn` takes them (buckets, max_batches)."""
         from bert_tf import input_pipeline
-        return input_pipeline.input_fn(files, self.parse, batch_size, is_training, seed, shard_by_record)
+        return input_pipeline.input_fn(files, self.parse, batch_size, is_training, seed, shard_by_record,
+                                       **kwargs)
 
     # ------------------------------------------------------------------ model
     def model_fn(self, model, features, mode, params):

@@ -127,6 +127,9 @@ class SquadTask:
     def parse(self, serialized, is_training=True):
         return records.parse_squad(serialized, self.max_seq_length, is_training)
 
+    def sequence_fields(self, is_training=True):
+        return records.sequence_fields(records.squad_fields(is_training))
+
     # ------------------------------------------------------------------ model
     def create_model(self, params=None):
         from bert_tf.heads import BertSpanModel
@@ -156,8 +159,7 @@ class SquadTask:
         """predictions.json, nbest_predictions.json (null_odds.json); scored when the predict
         file has answers: eval_results.json, and the scores printed as a JSON line."""
         o = self.options
-        results = [squad.RawResult(int(p["unique_ids"]), p["start_logits"], p["end_logits"])
-                   for p in predictions]
+        results = real_token_logits(predictions, self._features[split])
         out = {name: run.output_path(name)
                for name in ("predictions.json", "nbest_predictions.json", "null_odds.json")}
         squad.write_predictions(examples, self._features[split], results, o.n_best_size,
@@ -199,3 +201,20 @@ def _check_eval_script(path):
         raise UserError(f"--eval_script={path} is not a Python evaluation script{where}; give the "
                         "official evaluate-v1.1.py or evaluate-v2.0.py, or omit the flag to score "
                         "with ours") from None
+
+
+def real_token_logits(predictions, features):
+    """Predictions -> `squad.RawResult`s whose logits cover the feature's real tokens only.
+
+    Google's n-best search ranks every position, padding included, so a padding position
+    among the top `n_best_size` logits took a slot and left the list shorter; padding is
+    never an answer. Cut to the real tokens, the search sees the same logits however far a
+    batch was padded (to --max_seq_length, or only to its length bucket), so bucketed and
+    padded runs give the same predictions."""
+    tokens = {feature.unique_id: len(feature.tokens) for feature in features}
+    results = []
+    for p in predictions:
+        unique_id = int(p["unique_ids"])
+        n = tokens.get(unique_id, len(p["start_logits"]))
+        results.append(squad.RawResult(unique_id, p["start_logits"][:n], p["end_logits"][:n]))
+    return results

@@ -77,6 +77,9 @@ class TaggerTask:
     def parse(self, serialized, is_training=True):
         return records.parse_tagger(serialized, self.max_seq_length)
 
+    def sequence_fields(self, is_training=True):
+        return records.sequence_fields(records.TAGGER_FIELDS)
+
     # ------------------------------------------------------------------ model
     def create_model(self, params=None):
         from bert_tf.heads import BertTaggerModel

@@ -94,6 +94,20 @@ def test_matches_googles_extract_features(job):
     assert_same(read_jsonl(folder / "two.jsonl"), google, layers={0: -4})
 
 
+def test_length_buckets_give_the_padded_features_in_input_order(job):
+    """The script ran its lines in length buckets (the default); padded to --max_seq_length
+    throughout, the same lines give the same values to float tolerance, in the same order."""
+    folder, flags, num_lines = job
+    flags = {k: str(v) if k.endswith(("file", "checkpoint")) else v for k, v in flags.items()}
+    for name, bucketed, boundaries in (("padded", False, ()), ("given", True, (8, 16, 24))):
+        assert extract_features(**flags, output_file=str(folder / f"{name}.jsonl"),
+                                bucket_by_length=bucketed, bucket_boundaries=boundaries) == num_lines
+    padded = read_jsonl(folder / "padded.jsonl")
+    for name in ("ours", "given"):
+        worst = assert_same(read_jsonl(folder / f"{name}.jsonl"), padded)
+        assert worst <= 5e-6, (name, worst)  # a float's noise, rounded to 6 places
+
+
 def test_bad_input_names_the_flag(job, tmp_path):
     _, flags, _ = job
     flags = {k: str(v) if k.endswith(("file", "checkpoint")) else v for k, v in flags.items()}

@@ -200,3 +200,19 @@ def test_label_outside_the_label_list_is_named(tmp_path):
 def test_no_action_flag(tmp_path):
     message = bad(tmp_path, "--task_name=MRPC", f"--data_dir={mrpc_dir(tmp_path)}")
     assert "--do_train, --do_eval, --do_predict" in message
+
+
+def test_bad_bucket_boundaries_are_one_line_errors(tmp_path):
+    args = (f"--vocab_file={need(UNCASED_VOCAB)}", "--bert_config_file=x.json", "--task_name=MRPC",
+            f"--data_dir={need('glue/MRPC')}", f"--output_dir={tmp_path}", "--do_eval",
+            "--max_seq_length=128")
+    for extra, message in (
+            (["--bucket_boundaries=64,32"], "--bucket_boundaries=64,32: bucket lengths must be in "
+                                            "increasing order, each once (e.g. 32,64)"),
+            (["--bucket_boundaries=64,256"], "--bucket_boundaries=64,256: 256 is above "
+                                             "--max_seq_length=128;"),
+            (["--bucket_boundaries=64", "--nobucket_by_length"], "--bucket_boundaries needs length "
+                                                                 "bucketing")):
+        result = run(*args, *extra)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr
