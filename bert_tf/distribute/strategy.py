@@ -82,6 +82,10 @@ class DeviceStrategy:
     def reduce_gradients(self, grads):
         return grads
 
+    def reduce_mean(self, tensors):
+        """Tensors averaged over workers at full precision (THOR's factors or inverses)."""
+        return list(tensors)
+
     def broadcast(self, variables):
         return None
 

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import checkpoints, optimization
+from bert_tf import capture, checkpoints, optimization
 from bert_tf.distribute.local import LocalStrategy
 from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
@@ -86,8 +86,9 @@ class Estimator:
         return tf.train.latest_checkpoint(self.config.model_dir)
 
     def _restore_model_only(self, path=None):
-        """For evaluate/predict: the latest checkpoint in model_dir, or init_checkpoint."""
-        if self._initialized:
+        """For evaluate/predict: `path` when given (always read), else the latest checkpoint
+        in model_dir, or init_checkpoint, unless the model already holds trained weights."""
+        if self._initialized and path is None:
             return
         path = path or self.latest_checkpoint()
         if path:
@@ -106,19 +107,24 @@ class Estimator:
 
     # ------------------------------------------------------------------ training
     def _grad_fn(self):
+        """Loss, logs and packed gradients of one (micro-)batch. With a `capture.Probe` (only
+        an optimizer's `gradient_fn` passes one) the layers also report their inputs and the
+        same tape takes the gradients at their outputs; without one the graph is unchanged."""
         params, variables = self.params, list(self.named_variables.values())
         pack = self._optimizer.pack
 
-        def grads(features, loss_scale):
-            with tf.GradientTape() as tape:
+        def grads(features, loss_scale, probe=None):
+            with tf.GradientTape() as tape, capture.recording(probe):
                 spec = self.task.model_fn(self.model, features, TRAIN, params)
                 loss = tf.cast(spec.loss, tf.float32)
                 scaled = loss * loss_scale
-            g = tape.gradient(scaled, variables)
+            g = tape.gradient(scaled, variables + capture.outputs(probe))
+            capture.take_output_gradients(probe, g[len(variables):], loss_scale)
             g = [tf.convert_to_tensor(x) if x is not None else tf.zeros_like(v)
                  for x, v in zip(g, variables)]
             return loss, dict(spec.logs, total_loss=loss), [x / loss_scale for x in pack(g)]
 
+        grads = self._optimizer.gradient_fn(grads, self.global_step)
         return tf.function(grads, jit_compile=self.strategy.jit_compile)
 
     def _build_training(self):
@@ -138,6 +144,7 @@ class Estimator:
 
         def fused(features, loss_scale):
             _, logs, grads = grads_fn(features, loss_scale)
+            self._optimizer.prepare_step(self.strategy, self.global_step)
             return apply_or_skip(grads, logs)
 
         self._fused_step = tf.function(fused, jit_compile=jit)
@@ -169,14 +176,16 @@ class Estimator:
                 logs = {key: logs[key] + more_logs[key] for key in logs}
             grads = [acc / float(k) for acc in self._accumulators]
             logs = {key: value / float(k) for key, value in logs.items()}
-        return self._apply(self.strategy.reduce_gradients(grads), logs)
+        grads = self.strategy.reduce_gradients(grads)
+        self._optimizer.prepare_step(self.strategy, self.global_step)
+        return self._apply(grads, logs)
 
     def _apply_fn(self):
         """Non-finite check, clipping, schedule, update (or skip) and loss-scale bookkeeping."""
         tp = self.train_params
 
         def apply_or_skip(grads, logs):
-            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            finite = self._optimizer.all_finite(grads)
             grads, _ = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
@@ -286,7 +295,7 @@ class Estimator:
         manager = tf.train.CheckpointManager(ckpt, cfg.model_dir, max_to_keep=cfg.keep_checkpoint_max,
                                              checkpoint_name="model.ckpt")
         if manager.latest_checkpoint:
-            _require_current_layout(manager.latest_checkpoint, self.rng_states)
+            _require_current_layout(manager.latest_checkpoint, self.rng_states, self._optimizer)
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             input_state.restore(int(self.global_step))
             logging.info("resumed from %s at global step %d", manager.latest_checkpoint,
@@ -383,19 +392,22 @@ def _next_batches(iterator, count, size):
     return tf.nest.map_structure(lambda array: array.stack(), arrays)
 
 
-def _require_current_layout(path, rng_names):
+def _require_current_layout(path, rng_names, optimizer):
     """Refuse to resume a checkpoint of an earlier layout: one Adam slot pair per variable
     (before the packed optimizer) or dropout generators numbered rather than named (before
-    `rng_states()`). TensorFlow would restore the first silently with the moments at zero and
-    fail on the second with an assertion, so the resumed run would not be the interrupted one."""
+    `rng_states()`), or the state of another optimizer kind (AdamW/LAMB against THOR: each
+    kind names a variable only its checkpoints hold). TensorFlow would restore the first
+    silently with the moments at zero and fail on the others with an assertion, so the
+    resumed run would not be the interrupted one."""
     names = [name for name, _ in tf.train.list_variables(path)]
-    packed = any(name.startswith("optimizer/packed_m/") for name in names)
+    packed = any(name.startswith(optimizer.checkpoint_marker) for name in names)
     rng_named = not rng_names or any(name.startswith("rng/bert.S") for name in names)
     if not (packed and rng_named):
-        raise UserError(f"{path}: written by an earlier bert_tf whose checkpoint layout (optimizer "
-                        "moments, dropout generators) this version cannot resume exactly. Finish that "
-                        "run with the version that started it, or start a new --output_dir with "
-                        f"--init_checkpoint={path} (weights only; the optimizer starts afresh)")
+        raise UserError(f"{path}: written by an earlier bert_tf or another --optimizer_type, whose "
+                        "checkpoint layout (optimizer state, dropout generators) this run cannot resume "
+                        "exactly. Finish that run with the version and optimizer that started it, or "
+                        f"start a new --output_dir with --init_checkpoint={path} (weights only; the "
+                        "optimizer starts afresh)")
 
 
 class _InputState:
