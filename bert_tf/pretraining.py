@@ -3,13 +3,14 @@
 `pretrain(settings)` checks the input files' schema against the settings before anything is
 built, trains to `--num_train_steps` (or pauses at `--stop_at_step`) resuming from the latest
 checkpoint in `--output_dir`, and evaluates masked-LM and next-sentence accuracy into
-eval_results.txt. The task (`bert_tf.tasks.pretraining`) owns the records and the model; this
+eval_results.txt; with `--eval_all_checkpoints`, every kept checkpoint's masked-LM accuracy
+into eval_all_checkpoints.txt as well. The task (`bert_tf.tasks.pretraining`) owns the records and the model; this
 module only orders the steps.
 """
 
 import os
 
-from bert_tf import files
+from bert_tf import atomic, files
 from bert_tf.errors import UserError
 from bert_tf.run import Run
 from bert_tf.settings import PretrainingSettings
@@ -20,6 +21,8 @@ def pretrain(settings: PretrainingSettings):
     s = settings
     if not s.do_train and not s.do_eval:
         raise UserError("nothing to do: pass --do_train and/or --do_eval")
+    if s.eval_all_checkpoints and not s.do_eval:
+        raise UserError("--eval_all_checkpoints evaluates: pass --do_eval with it")
     run = Run(s)
     task = PretrainingTask(run.bert_config(s.max_seq_length), s.max_seq_length,
                            s.max_predictions_per_seq, s.use_v2_feature_names)
@@ -47,9 +50,34 @@ def evaluate(run, task, estimator, train_files):
     if not eval_files:
         raise UserError("--do_eval needs --eval_files_dir, --eval_file or training input")
     task.check_files(eval_files)
-    results = estimator.evaluate(task.input_fn(eval_files, s.eval_batch_size, is_training=False),
-                                 s.max_eval_steps)
+    input_fn = task.input_fn(eval_files, s.eval_batch_size, is_training=False)
+    if s.eval_all_checkpoints:
+        results = evaluate_all_checkpoints(run, estimator, input_fn)
+    else:
+        results = estimator.evaluate(input_fn, s.max_eval_steps)
     if run.strategy.is_chief:
         from bert_tf.estimator import hooks
         hooks.write_eval_results(results, os.path.join(s.output_dir, "eval_results.txt"))
+    return results
+
+
+def evaluate_all_checkpoints(run, estimator, input_fn):
+    """MindSpore's pretrain_eval habit: the masked-LM accuracy of every checkpoint kept in
+    `--output_dir`, oldest first, one `step: N accuracy: x` line each in
+    eval_all_checkpoints.txt (rewritten whole after each checkpoint, so it is never half a
+    line). Returns the last checkpoint's results."""
+    import tensorflow as tf
+    from absl import logging
+    s = run.settings
+    state = tf.train.get_checkpoint_state(s.output_dir)
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    if not paths:
+        raise UserError(f"--eval_all_checkpoints: no checkpoint in {s.output_dir}")
+    lines, results = [], None
+    for path in sorted(paths, key=lambda p: int(p.rsplit("-", 1)[1])):
+        results = estimator.evaluate(input_fn, s.max_eval_steps, checkpoint_path=path)
+        lines.append(f"step: {results['global_step']} accuracy: {results['masked_lm_accuracy']:.8f}")
+        logging.info(lines[-1])
+        if run.strategy.is_chief:
+            atomic.write_text(os.path.join(s.output_dir, "eval_all_checkpoints.txt"), "\n".join(lines) + "\n")
     return results
