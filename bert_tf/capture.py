@@ -33,9 +33,9 @@ class DenseRecord:
 
 @dataclasses.dataclass
 class EmbeddingRecord:
-    """A lookup of `table` rows by `ids` whose result's gradient is that of `output`.
-
-    `ids` None: the first len(output) rows, once each (the position table's slice)."""
+    """A lookup of `table` rows by `ids` (flat) whose result's gradient is that of `output`,
+    one row per id. `ids` None: positions, rows 0..T-1 of the table for every sequence of the
+    batch, so `output` has batch x T rows."""
 
     table: object
     ids: object
@@ -97,7 +97,8 @@ def dense(kernels, inputs, output, transposed=False):
 
 
 def embedding(table, ids, output):
-    """A table lookup (`ids` None: its first rows, once each), recorded when a probe is active."""
+    """A table lookup (`ids` None: positions, see EmbeddingRecord), recorded when a probe is
+    active."""
     if _probe is not None:
         _probe.add_embedding(table, ids, output)
 

@@ -182,11 +182,11 @@ class Embeddings(keras.layers.Layer):
         types = tf.gather(self.token_type_embeddings, flat_types)
         positions = self.position_embeddings[:seq_length]
         summed = words + types
-        # For THOR only (a no-op otherwise): word and type lookups share the gradient of their
-        # sum; the position slice's gradient is the batch's sum.
+        # For THOR only (a no-op otherwise): the three lookups share each token's gradient,
+        # that of the sum (the position rows are looked up once per sequence, in order).
         capture.embedding(self.word_embeddings, flat_ids, summed)
         capture.embedding(self.token_type_embeddings, flat_types, summed)
-        capture.embedding(self.position_embeddings, None, positions)
+        capture.embedding(self.position_embeddings, None, summed)
         batch = tf.shape(input_ids)[0]
         out = tf.reshape(summed, [batch, seq_length, -1]) + positions
         out = tf.reshape(out, [-1, self.config.hidden_size])

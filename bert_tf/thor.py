@@ -9,9 +9,9 @@ loss at its pre-bias output (N = batch x positions, B = the per-replica batch):
 
     A = XᵀX / N          G = (B·dZ)ᵀ(B·dZ) / N         (the loss scale divided out of dZ)
 
-Embedding tables: A = diag(token counts / B) (every looked-up id, padding included), G from
-the gradient of the lookup's output; the tied MLM decoder has no factor of its own, its
-gradient joins the word table's. On a factor step (global_step % frequency == 0) √λ is added
+Embedding tables: A = diag(token counts / B) (every looked-up id, padding included), G as a
+dense layer's from the gradient of the lookup's output rows; the tied MLM decoder has no
+factor of its own, its gradient joins the word table's. On a factor step (global_step % frequency == 0) √λ is added
 to each factor and each is inverted block-diagonally: Cholesky inverses of `split_dim`-wide
 diagonal blocks, the last block smaller when `split_dim` does not divide the width. Every
 step then preconditions a Keras kernel [in, out] as A⁻¹ g G⁻¹ (Google's [out, in] layout:
@@ -28,6 +28,10 @@ arithmetic is float32 (Ascend applies the preconditioner in float16).
 
 Differences from MindSpore, by design: factor steps follow the checkpointed global step, so a
 resumed run matches an uninterrupted one (MindSpore takes a factor step at every relaunch);
+the position table is factored per token like the word table (A = 1 on the rows in use, G
+from each token's gradient), where MindSpore looks it up once per batch and broadcasts,
+giving A = 1/B and G from the batch's summed gradient, which no average of micro-batches'
+or workers' factors can reproduce;
 with gradient accumulation the factors are the mean over the micro-batches (B = the micro-
 batch), which is the whole batch's; the LayerNorm term's B is the global batch (MindSpore: the
 per-device batch; the same on one device), so the update does not depend on how a batch is
@@ -281,19 +285,21 @@ class Thor(optimization.Optimizer):
                 a = block_gram(x, self.thor.split_dim) / rows if a is None else a
                 g = b * b * block_gram(dz[:, j], self.thor.split_dim) / rows if layer.has_g else None
                 found[layer.name] = (a, g)
+        grams = {}  # the lookups of one output share their G
         for record in probe.embeddings:
             layer = layers.get(id(record.table))
             if layer is None:
                 continue
             dz = self._output_gradient(probe, record.output)
             rows = tf.shape(dz)[0]
-            if record.ids is None:  # the first `rows` rows, once each
-                counts = tf.cast(tf.range(layer.inputs) < rows, tf.float32)
+            if record.ids is None:  # positions: rows 0..T-1 once per sequence
+                counts = b * tf.cast(tf.range(layer.inputs) < rows // batch, tf.float32)
             else:
                 ids = tf.reshape(record.ids, [-1])
                 counts = tf.math.unsorted_segment_sum(tf.ones_like(ids, tf.float32), ids, layer.inputs)
-            g = b * b * block_gram(dz, self.thor.split_dim) / tf.cast(rows, tf.float32)
-            found[layer.name] = (counts / b, g)
+            if record.output not in grams:
+                grams[record.output] = b * b * block_gram(dz, self.thor.split_dim) / tf.cast(rows, tf.float32)
+            found[layer.name] = (counts / b, grams[record.output])
         missing = [layer.name for layer in self.layers if layer.name not in found]
         if missing:
             raise UserError(f"--optimizer_type=thor: {missing[0]} (and {len(missing) - 1} more) did "

@@ -4,9 +4,12 @@ Run alone (`--device=cpu`, batch 2b) or under `horovodrun -np 2` (`--device=horo
 per worker): each global batch holds the same 2b sentences of real text either way, worker r
 taking rows [r*b, (r+1)*b). Dropout is off and the loss is a mean over examples, so averaged
 gradients of two workers equal the gradient of the whole batch. Each worker writes its final
-weights to OUT/weights_rank{r}.npz.
+weights to OUT/weights_{device}_rank{r}.npz.
 
-  python averaging_worker.py OUT --device=cpu|horovod --global_batch=8
+With `--thor_average=inverses,factors` it trains with THOR instead, once per averaging mode,
+into OUT/weights_{device}_thor_{mode}_rank{r}.npz: averaged factors are the whole batch's.
+
+  python averaging_worker.py OUT --device=cpu|horovod --global_batch=8 [--thor_average=...]
 """
 
 import argparse
@@ -28,6 +31,7 @@ from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig  # noqa
 from bert_tf.estimator.estimator import TrainParams  # noqa: E402
 from bert_tf.heads import BertClassifierModel, classification_loss  # noqa: E402
 from bert_tf.optimization import OptimizerConfig  # noqa: E402
+from bert_tf.thor import ThorConfig  # noqa: E402
 from conftest import SHARED_DATA, UNCASED_VOCAB, simple_ids  # noqa: E402
 
 SEQ, STEPS = 32, 6
@@ -63,23 +67,37 @@ def input_fn_for(global_batch):
     return input_fn
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("out")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--global_batch", type=int, default=8)
-    args = parser.parse_args()
+def train(args, strategy, optimizer, tag):
     config = preset("micro", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    strategy = create_strategy(args.device, jit_compile=True)
-    optimizer = OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1).validate()
-    params = {"global_batch_size": args.global_batch, "train": TrainParams(optimizer=optimizer)}
-    model_dir = os.path.join(args.out, f"model_{args.device}")
+    params = {"global_batch_size": args.global_batch, "train": TrainParams(optimizer=optimizer.validate())}
+    model_dir = os.path.join(args.out, f"model_{tag}")
     estimator = Estimator(PairTask(config), RunConfig(model_dir, iterations_per_loop=3,
                                                       save_checkpoints_steps=3, log_every_n_steps=3),
                           params, strategy)
     estimator.train(input_fn_for(args.global_batch), STEPS)
     weights = {name: np.asarray(v) for name, v in estimator.named_variables.items()}
-    np.savez(os.path.join(args.out, f"weights_{args.device}_rank{strategy.rank}.npz"), **weights)
+    np.savez(os.path.join(args.out, f"weights_{tag}_rank{strategy.rank}.npz"), **weights)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--global_batch", type=int, default=8)
+    parser.add_argument("--thor_average", default="", help="comma list: train THOR with each")
+    args = parser.parse_args()
+    # THOR without XLA: its compiled two-branch step costs more to build than these steps
+    # take; XLA with THOR is tested in tests/test_thor.py.
+    strategy = create_strategy(args.device, jit_compile=not args.thor_average)
+    if not args.thor_average:
+        train(args, strategy, OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1),
+              args.device)
+    for average in filter(None, args.thor_average.split(",")):
+        thor = ThorConfig(frequency=2, average=average, global_batch_size=args.global_batch)
+        optimizer = OptimizerConfig(optimizer_type="thor", learning_rate=0.05, num_train_steps=STEPS,
+                                    num_warmup_steps=0, decay_power=2.0, weight_decay_rate=1e-3,
+                                    clip_norm=0.0, thor=thor)
+        train(args, strategy, optimizer, f"{args.device}_thor_{average}")
 
 
 if __name__ == "__main__":
