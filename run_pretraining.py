@@ -22,6 +22,10 @@ flags.DEFINE_integer("max_seq_length", 128, "Sequence length the data was create
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequence in the data.")
 flags.DEFINE_bool("do_train", False, "Train.")
 flags.DEFINE_bool("do_eval", False, "Evaluate the latest checkpoint (or --init_checkpoint).")
+flags.DEFINE_bool("eval_all_checkpoints", False, "With --do_eval: evaluate every checkpoint kept in "
+                  "--output_dir, in step order, into eval_all_checkpoints.txt (`step: N accuracy: x`, "
+                  "masked-LM accuracy; MindSpore's pretrain_eval habit). Raise --keep_checkpoint_max "
+                  "to keep more than the last 5.")
 flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
 flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
 flags.DEFINE_integer("num_train_steps", 100000, "Optimizer steps to train to.")

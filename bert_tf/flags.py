@@ -64,14 +64,21 @@ def define_runner_flags():
     flags.DEFINE_string("output_dir", None, "Model directory: checkpoints, logs, summaries, results.")
     flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (Google TF1 layout or ours), "
                         "used when output_dir has no checkpoint yet.")
-    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (per global batch).")
-    flags.DEFINE_float("end_learning_rate", 0.0, "Learning rate at the end of the polynomial decay.")
-    flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warmup steps.")
-    flags.DEFINE_enum("optimizer_type", "adamw", ["adamw", "lamb", "adam"], "Google's AdamW or NVIDIA's "
-                      "LAMB (adam: NVIDIA's and Ascend's name for AdamW).")
+    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (per global batch). BERT-THOR's "
+                       "BERT-Large recipe: 0.006464 with --optimizer_type=thor.")
+    flags.DEFINE_float("end_learning_rate", 0.0, "Learning rate at the end of the polynomial decay "
+                       "(BERT-THOR recipe: 1e-6).")
+    flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warmup steps (BERT-THOR recipe: 0).")
+    flags.DEFINE_enum("optimizer_type", "adamw", ["adamw", "lamb", "thor", "adam"],
+                      "Google's AdamW, NVIDIA's LAMB, or THOR, the second-order optimizer of MindSpore's BERT-THOR "
+                      "(the --thor_* flags and --momentum; see the README); adam: NVIDIA's and "
+                      "Ascend's name for AdamW.")
     flags.DEFINE_float("adam_epsilon", 1e-6, "Epsilon of AdamW/LAMB (Ascend's configuration: 1e-4).")
-    flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on LayerNorm, bias).")
-    flags.DEFINE_bool("clip_by_global_norm", True, "Clip gradients to global norm 1.0.")
+    flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on LayerNorm, bias); "
+                       "with THOR: L2 added to the preconditioned gradient (BERT-THOR recipe: 0).")
+    flags.DEFINE_bool("clip_by_global_norm", True, "Clip gradients to global norm 1.0; with THOR: "
+                      "THOR's clip instead, each tensor to norm 1.0 after preconditioning.")
+    define_thor_flags()
     flags.DEFINE_integer("num_accumulation_steps", 1, "Micro-batches per optimizer step.")
     flags.DEFINE_integer("iterations_per_loop", 100, "Optimizer steps per compiled loop.")
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every N steps.")
@@ -157,6 +164,32 @@ def bucket_boundaries():
         raise UserError("--bucket_boundaries needs length bucketing: drop --nobucket_by_length "
                         "or the boundaries")
     return boundaries
+
+
+# THOR's flags: accepted only with --optimizer_type=thor (`runner_settings` refuses them
+# otherwise, as it refuses --adam_epsilon with THOR).
+THOR_FLAGS = ("thor_frequency", "thor_damping", "thor_damping_end", "thor_damping_power",
+              "thor_lr_power", "thor_split_dim", "thor_average", "momentum")
+
+
+def define_thor_flags():
+    """--optimizer_type=thor's settings; the defaults are BERT-THOR's BERT-Large recipe (8 Ascend
+    910, batch 12 each, seq 512, 30,000-step schedules stopped at 3,000 steps)."""
+    flags.DEFINE_integer("thor_frequency", 100, "THOR: one step in N computes the factors and their "
+                         "inverses, the others reuse them (recipe: 100; at least 2).")
+    flags.DEFINE_float("thor_damping", 0.007035, "THOR: damping lambda at step 0; sqrt(lambda) is "
+                       "added to every factor (recipe: 0.007035).")
+    flags.DEFINE_float("thor_damping_end", 1e-6, "THOR: damping at --num_train_steps (recipe: 1e-6).")
+    flags.DEFINE_float("thor_damping_power", 4.0, "THOR: power of the damping's polynomial decay "
+                       "(recipe: 4).")
+    flags.DEFINE_float("thor_lr_power", 2.0, "THOR: power of the learning rate's polynomial decay "
+                       "from --learning_rate to --end_learning_rate (recipe: 2).")
+    flags.DEFINE_integer("thor_split_dim", 128, "THOR: width of the diagonal blocks each factor is "
+                         "inverted in (recipe: 128; a last block may be smaller).")
+    flags.DEFINE_enum("thor_average", "inverses", ["inverses", "factors"], "THOR with several "
+                      "workers: average each worker's inverses (MindSpore's way) or the factors "
+                      "before inverting (the same as one worker with the whole batch).")
+    flags.DEFINE_float("momentum", 0.9, "THOR's momentum (recipe: 0.9).")
 
 
 def define_finetuning_flags(max_seq_length=128, learning_rate=5e-5, train_batch_size=32,
@@ -292,10 +325,23 @@ def options(options_class):
     return options_class(**_values(options_class))
 
 
+def _require_optimizer_flags():
+    """THOR's flags only with THOR, Adam's epsilon only without: a flag must not be ignored."""
+    if FLAGS.optimizer_type == "thor":
+        if FLAGS["adam_epsilon"].present:
+            raise UserError("--adam_epsilon applies to adamw and lamb, not --optimizer_type=thor")
+        return
+    given = [name for name in THOR_FLAGS if FLAGS[name].present]
+    if given:
+        raise UserError(f"--{given[0]} applies to --optimizer_type=thor only (this run uses "
+                        f"{FLAGS.optimizer_type})")
+
+
 def runner_settings(settings_class=RunnerSettings, **overrides):
     """The runner's flags (define_runner_flags, and the script's own fields of
     `settings_class` that share a flag's name) -> a settings object."""
     _nvidia_flags()
+    _require_optimizer_flags()
     return settings_class(**_values(
         settings_class, device=_device(), device_options=_device_options(), precision=_precision(),
         vendor_options=_vendor_options(), loss_scale=_same_as("loss_scale", "npu_bert_loss_scale"),

@@ -15,6 +15,7 @@ Every head returns float32 logits, whatever the compute dtype.
 import keras
 import tensorflow as tf
 
+from bert_tf import capture
 from bert_tf.config import BertConfig
 from bert_tf.modeling import BertEncoder, Dense, Dropout, LayerNorm, initializer
 
@@ -44,7 +45,8 @@ class OutputProjection(keras.layers.Layer):
                                            initializer="zeros")
 
     def call(self, x):
-        logits = tf.matmul(x, self.output_weights, transpose_b=True) + self.output_bias
+        z = tf.matmul(x, self.output_weights, transpose_b=True)
+        logits = capture.dense([self.output_weights], x, z, transposed=True) + self.output_bias
         return tf.cast(logits, tf.float32)
 
     def tf1_weights(self, scope):

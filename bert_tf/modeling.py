@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf import capture
 from bert_tf.config import BertConfig
 
 
@@ -122,7 +123,7 @@ class Dense(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
     def call(self, x):
-        y = tf.matmul(x, self.kernel) + self.bias
+        y = capture.dense([self.kernel], x, tf.matmul(x, self.kernel)) + self.bias
         return self.activation(y) if self.activation is not None else y
 
     def tf1_weights(self, scope):
@@ -222,8 +223,14 @@ class Embeddings(keras.layers.Layer):
         if self.position_embeddings is None:
             return self.dropout(self.layer_norm(words + types), training=training)
         positions = self.position_embeddings[:seq_length]
+        summed = words + types
+        # For THOR only (a no-op otherwise): the three lookups share each token's gradient,
+        # that of the sum (the position rows are looked up once per sequence, in order).
+        capture.embedding(self.word_embeddings, flat_ids, summed)
+        capture.embedding(self.token_type_embeddings, flat_types, summed)
+        capture.embedding(self.position_embeddings, None, summed)
         batch = tf.shape(input_ids)[0]
-        out = tf.reshape(words + types, [batch, seq_length, -1]) + positions
+        out = tf.reshape(summed, [batch, seq_length, -1]) + positions
         out = tf.reshape(out, [-1, self.config.hidden_size])
         return self.dropout(self.layer_norm(out), training=training)
 
@@ -271,9 +278,10 @@ class SelfAttention(keras.layers.Layer):
     def call(self, x, mask_adder, batch, seq, training=False, relative=None):
         if self.fused:
             # One [hidden, 3 * hidden] matmul instead of three: better use of the CPU's cores.
-            kernel = tf.concat([self.query.kernel, self.key.kernel, self.value.kernel], axis=1)
+            kernels = [self.query.kernel, self.key.kernel, self.value.kernel]
+            kernel = tf.concat(kernels, axis=1)
             bias = tf.concat([self.query.bias, self.key.bias, self.value.bias], axis=0)
-            qkv = tf.matmul(x, kernel) + bias
+            qkv = capture.dense(kernels, x, tf.matmul(x, kernel)) + bias
             c = self.config
             qkv = tf.reshape(qkv, [batch, seq, 3, c.num_attention_heads, c.head_size])
             qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])

@@ -6,6 +6,8 @@
   decay added to the update (not the loss), not applied to LayerNorm and bias variables.
 - `Lamb`: NVIDIA's LAMB: Adam with bias correction, weight decay, and a layer-wise trust
   ratio ||w|| / ||update||, with the same exclusions.
+- THOR (MindSpore's second-order optimizer of BERT-THOR) lives in `bert_tf/thor.py`, on the
+  same `Optimizer` base: `create_optimizer` picks it for `optimizer_type="thor"`.
 
 Variables are named by their Google TF1 names (`model.tf1_weights()`), which is what the
 exclusion patterns match. The Adam moments are `tf.Variable`s saved with checkpoints: one
@@ -24,7 +26,7 @@ EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 
 @dataclasses.dataclass
 class OptimizerConfig:
-    optimizer_type: str = "adamw"  # "adamw" or "lamb"
+    optimizer_type: str = "adamw"  # "adamw", "lamb" or "thor"
     learning_rate: float = 5e-5
     num_train_steps: int = 1000
     num_warmup_steps: int = 0
@@ -35,11 +37,16 @@ class OptimizerConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-6
     bias_correction: bool = None  # None: the optimizer's own default (AdamW off, LAMB on)
-    clip_norm: float = 1.0  # <= 0: no clipping
+    clip_norm: float = 1.0  # <= 0: no clipping (of the raw gradients' global norm)
+    thor: object = None  # thor.ThorConfig when optimizer_type == "thor"
 
     def validate(self):
-        if self.optimizer_type not in ("adamw", "lamb"):
-            raise UserError(f"--optimizer_type={self.optimizer_type}: use adamw or lamb")
+        if self.optimizer_type not in ("adamw", "lamb", "thor"):
+            raise UserError(f"--optimizer_type={self.optimizer_type}: use adamw, lamb or thor")
+        if self.optimizer_type == "thor":
+            if self.thor is None:
+                raise ValueError("optimizer_type='thor' needs OptimizerConfig.thor (a thor.ThorConfig)")
+            self.thor.validate()
         if self.learning_rate <= 0:
             raise UserError(f"--learning_rate={self.learning_rate} must be positive")
         if self.num_train_steps < 1:
@@ -73,8 +80,67 @@ def _zeros(shape):
     return tf.Variable(tf.zeros(shape, tf.float32), trainable=False)
 
 
-class _Optimizer(tf.Module):
-    """Adam with the small variables packed into one buffer; `apply(grads, lr, step)`.
+class Optimizer(tf.Module):
+    """What the Estimator needs of an optimizer: the packed gradient layout, `apply`, and the
+    hooks it calls around a step, which do nothing here (THOR's are in bert_tf/thor.py).
+
+    Gradients travel as `pack(grads)`: see `_Optimizer` for why. The hooks, in step order:
+    `gradient_fn` wraps the Estimator's gradient function (THOR: records factors on its
+    factor steps), `prepare_step` runs between the reduced gradients and the update (THOR:
+    inverts the factors, with the strategy averaging them or the inverses), `state_finite`
+    says whether the optimizer's state allows the step, `apply(grads, lr, step, finite)`
+    updates the weights (gated: a step that is not `finite` changes nothing).
+    """
+
+    checkpoint_marker = "optimizer/packed_m/"  # a name only this kind's checkpoints hold
+
+    def __init__(self, named_variables, config: OptimizerConfig, pack_limit=PACK_LIMIT):
+        super().__init__(name=self.module_name)
+        self.config = config
+        self.names = list(named_variables)
+        self.variables_ = [named_variables[n] for n in self.names]
+        wrong = [n for n, v in zip(self.names, self.variables_) if v.dtype != tf.float32]
+        if wrong:
+            raise ValueError(f"the optimizer keeps float32 weights; these are not: {wrong[:3]}")
+        sizes = [int(v.shape.num_elements()) for v in self.variables_]
+        self.packed = [i for i, size in enumerate(sizes) if size <= pack_limit]
+        self.separate = [i for i, size in enumerate(sizes) if size > pack_limit]
+        self.packed_sizes = [sizes[i] for i in self.packed]
+        self.gradient_shapes = ([tf.TensorShape([sum(self.packed_sizes)])]
+                                + [self.variables_[i].shape for i in self.separate])
+        self.decay = [_uses(n, EXCLUDE_FROM_WEIGHT_DECAY) for n in self.names]
+
+    def pack(self, grads):
+        """Gradients aligned with `names` (all present: zeros where a loss does not reach) ->
+        [one float32 buffer of the small ones] + the large ones, the form the optimizer,
+        clipping, accumulation and the gradient reduction work on."""
+        grads = [tf.cast(g, tf.float32) for g in grads]
+        small = [tf.reshape(grads[i], [-1]) for i in self.packed]
+        packed = tf.concat(small, 0) if small else tf.zeros([0], tf.float32)
+        return [packed] + [grads[i] for i in self.separate]
+
+    def unpack(self, grads):
+        """`pack()`ed gradients -> one per variable, in `names` order, shaped as the variable."""
+        out = dict(zip(self.packed, tf.split(grads[0], self.packed_sizes)) if self.packed else {})
+        out.update(zip(self.separate, grads[1:]))
+        return [tf.reshape(out[i], v.shape) for i, v in enumerate(self.variables_)]
+
+    def gradient_fn(self, grads, step):
+        """The Estimator's `grads(features, loss_scale, probe=None)`, as the step calls it."""
+        return grads
+
+    def prepare_step(self, strategy, step):
+        """Work between the reduced gradients and `apply`; none for AdamW/LAMB."""
+        return None  # a body beyond the docstring: AutoGraph cannot convert an empty one
+
+    def state_finite(self):
+        """Whether the optimizer's own state lets the step be applied (THOR: its inverses are
+        finite); the gradients' finiteness is the Estimator's check."""
+        return tf.constant(True)
+
+
+class _Optimizer(Optimizer):
+    """Adam with the small variables packed into one buffer; `apply(grads, lr, step, finite)`.
 
     Why packing ("multi-tensor", as NVIDIA's fused Adam and LAMB): with a slot pair per
     weight, the step of a model with many small weights (biases, LayerNorm, a micro model's
@@ -91,37 +157,15 @@ class _Optimizer(tf.Module):
     default_bias_correction = False
 
     def __init__(self, named_variables, config: OptimizerConfig, pack_limit=PACK_LIMIT):
-        super().__init__(name=self.module_name)
-        self.config = config
-        self.names = list(named_variables)
-        self.variables_ = [named_variables[n] for n in self.names]
-        wrong = [n for n, v in zip(self.names, self.variables_) if v.dtype != tf.float32]
-        if wrong:
-            raise ValueError(f"the optimizer keeps float32 weights; these are not: {wrong[:3]}")
-        sizes = [int(v.shape.num_elements()) for v in self.variables_]
-        self.packed = [i for i, size in enumerate(sizes) if size <= pack_limit]
-        self.separate = [i for i, size in enumerate(sizes) if size > pack_limit]
-        self.packed_sizes = [sizes[i] for i in self.packed]
-        self.gradient_shapes = ([tf.TensorShape([sum(self.packed_sizes)])]
-                                + [self.variables_[i].shape for i in self.separate])
+        super().__init__(named_variables, config, pack_limit)
         self.packed_m, *self.separate_m = [_zeros(shape) for shape in self.gradient_shapes]
         self.packed_v, *self.separate_v = [_zeros(shape) for shape in self.gradient_shapes]
-        self.decay = [_uses(n, EXCLUDE_FROM_WEIGHT_DECAY) for n in self.names]
         bias_correction = config.bias_correction
         self.bias_correction = self.default_bias_correction if bias_correction is None else bias_correction
 
     def slots(self):
         """Every slot variable (what workers must agree on besides the weights)."""
         return [self.packed_m, self.packed_v] + self.separate_m + self.separate_v
-
-    def pack(self, grads):
-        """Gradients aligned with `names` (all present: zeros where a loss does not reach) ->
-        [one float32 buffer of the small ones] + the large ones, the form the optimizer,
-        clipping, accumulation and the gradient reduction work on."""
-        grads = [tf.cast(g, tf.float32) for g in grads]
-        small = [tf.reshape(grads[i], [-1]) for i in self.packed]
-        packed = tf.concat(small, 0) if small else tf.zeros([0], tf.float32)
-        return [packed] + [grads[i] for i in self.separate]
 
     def apply(self, grads, lr, step, finite=None):
         """grads: `pack()`ed gradients; updates the variables in place. `finite`: a boolean
@@ -177,6 +221,9 @@ class Lamb(_Optimizer):
 def create_optimizer(named_variables, config: OptimizerConfig, pack_limit=PACK_LIMIT):
     """pack_limit: see `_Optimizer` (bench/bench_optimizer.py compares settings)."""
     config.validate()
+    if config.optimizer_type == "thor":
+        from bert_tf.thor import Thor
+        return Thor(named_variables, config, pack_limit)
     cls = AdamWeightDecay if config.optimizer_type == "adamw" else Lamb
     return cls(named_variables, config, pack_limit)
 

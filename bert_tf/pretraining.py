@@ -4,8 +4,10 @@
 built, trains to `--num_train_steps` (or pauses at `--stop_at_step`) resuming from the latest
 checkpoint in `--output_dir` (where it also keeps `bert_config.json`, for the converter),
 optionally writes the final weights in Google's release layout (`--export_tf1_dir`), and
-evaluates masked-LM and next-sentence accuracy into eval_results.txt. The task
-(`bert_tf.tasks.pretraining`) owns the records and the model; this module only orders the steps.
+evaluates masked-LM and next-sentence accuracy into eval_results.txt; with
+`--eval_all_checkpoints`, every kept checkpoint's masked-LM accuracy into
+eval_all_checkpoints.txt as well. The task (`bert_tf.tasks.pretraining`) owns the records
+and the model; this module only orders the steps.
 """
 
 import os
@@ -28,6 +30,8 @@ def pretrain(settings: PretrainingSettings):
         raise UserError("--bucket_by_length: run_pretraining.py batches its evaluation by length "
                         "only (pretraining records are packed to --max_seq_length); it does "
                         "nothing without --do_eval, so drop it")
+    if s.eval_all_checkpoints and not s.do_eval:
+        raise UserError("--eval_all_checkpoints evaluates: pass --do_eval with it")
     run = Run(s)
     task = PretrainingTask(run.bert_config(s.max_seq_length), s.max_seq_length,
                            s.max_predictions_per_seq, s.use_v2_feature_names)
@@ -75,12 +79,36 @@ def evaluate(run, task, estimator, train_files):
     if not eval_files:
         raise UserError("--do_eval needs --eval_files_dir, --eval_file or training input")
     task.check_files(eval_files)
-    results = estimator.evaluate(task.input_fn(eval_files, s.eval_batch_size, is_training=False,
-                                               buckets=run.buckets(task, is_training=False),
-                                               max_batches=s.max_eval_steps))
+    input_fn = task.input_fn(eval_files, s.eval_batch_size, is_training=False,
+                             buckets=run.buckets(task, is_training=False), max_batches=s.max_eval_steps)
+    if s.eval_all_checkpoints:
+        results = evaluate_all_checkpoints(run, estimator, input_fn)
+    else:
+        results = estimator.evaluate(input_fn)
     if run.strategy.is_chief:
         from bert_tf.estimator import hooks
         hooks.write_eval_results(results, os.path.join(s.output_dir, "eval_results.txt"))
+    return results
+
+
+def evaluate_all_checkpoints(run, estimator, input_fn):
+    """MindSpore's pretrain_eval habit: the masked-LM accuracy of every checkpoint kept in
+    `--output_dir`, oldest first, one `step: N accuracy: x` line each in
+    eval_all_checkpoints.txt (rewritten whole after each checkpoint, so it is never half a
+    line). Returns the last checkpoint's results."""
+    import tensorflow as tf
+    s = run.settings
+    state = tf.train.get_checkpoint_state(s.output_dir)
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    if not paths:
+        raise UserError(f"--eval_all_checkpoints: no checkpoint in {s.output_dir}")
+    lines, results = [], None
+    for path in sorted(paths, key=lambda p: int(p.rsplit("-", 1)[1])):
+        results = estimator.evaluate(input_fn, checkpoint_path=path)
+        lines.append(f"step: {results['global_step']} accuracy: {results['masked_lm_accuracy']:.8f}")
+        logging.info(lines[-1])
+        if run.strategy.is_chief:
+            atomic.write_text(os.path.join(s.output_dir, "eval_all_checkpoints.txt"), "\n".join(lines) + "\n")
     return results
 
 

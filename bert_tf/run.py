@@ -90,14 +90,34 @@ class Run:
         s = self.settings
         self.worker_batch_size()  # the batch must divide over replicas and micro-batches
         workers = self.strategy.num_replicas if s.scale_lr_by_workers else 1
+        clip = 1.0 if s.clip_by_global_norm else 0.0
         optimizer = OptimizerConfig(
             optimizer_type=s.optimizer_type, learning_rate=s.learning_rate * workers,
             num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps,
             end_learning_rate=s.end_learning_rate, weight_decay_rate=s.weight_decay_rate,
-            epsilon=s.adam_epsilon, clip_norm=1.0 if s.clip_by_global_norm else 0.0).validate()
+            epsilon=s.adam_epsilon, clip_norm=clip)
+        if s.optimizer_type == "thor":
+            optimizer = self._thor(optimizer, clip)
+        optimizer.validate()
         params = TrainParams(optimizer=optimizer, num_accumulation_steps=s.num_accumulation_steps,
                              loss_scale=s.loss_scale, init_loss_scale=s.init_loss_scale)
         return self.strategy.configure_training(params)
+
+    def _thor(self, optimizer, clip):
+        """THOR's settings: its lr power, and its own clip (per tensor, after preconditioning:
+        MindSpore's) in place of the global clip of the raw gradients."""
+        import dataclasses
+
+        from bert_tf.thor import ThorConfig
+        s = self.settings
+        if not self.strategy.averages_between_steps:
+            raise UserError(f"--optimizer_type=thor runs on one device or on several under Horovod "
+                            f"(--device=horovod), not with --device={self.strategy.name}")
+        thor = ThorConfig(frequency=s.thor_frequency, damping=s.thor_damping,
+                          damping_end=s.thor_damping_end, damping_power=s.thor_damping_power,
+                          split_dim=s.thor_split_dim, momentum=s.momentum, clip_norm=clip,
+                          average=s.thor_average, global_batch_size=s.train_batch_size)
+        return dataclasses.replace(optimizer, decay_power=s.thor_lr_power, clip_norm=0.0, thor=thor)
 
     def estimator(self, task, num_train_steps=None, num_warmup_steps=0, run_settings=None):
         """The Estimator for `task`; with `num_train_steps`, ready to train that far."""

@@ -43,6 +43,15 @@ class RunnerSettings:
     scale_lr_by_workers: bool = False
     loss_scale: float = 0.0  # fp16 only: 0 dynamic, >= 1 static, -1 off
     init_loss_scale: float = 2.0 ** 15
+    # THOR (optimizer_type "thor"; defaults: BERT-THOR's BERT-Large recipe, see bert_tf/thor.py)
+    thor_frequency: int = 100
+    thor_damping: float = 0.007035
+    thor_damping_end: float = 1e-6
+    thor_damping_power: float = 4.0
+    thor_lr_power: float = 2.0
+    thor_split_dim: int = 128
+    thor_average: str = "inverses"
+    momentum: float = 0.9
     # the loop, logs and checkpoints
     iterations_per_loop: int = 100
     save_checkpoints_steps: int = 1000
@@ -96,6 +105,7 @@ class PretrainingSettings(RunnerSettings):
     shard_by_record: bool = False
     do_train: bool = False
     do_eval: bool = False
+    eval_all_checkpoints: bool = False
     num_train_steps: int = 100000
     stop_at_step: int = None
     eval_batch_size: int = 8

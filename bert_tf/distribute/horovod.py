@@ -84,6 +84,9 @@ class HorovodStrategy(DeviceStrategy):
         return self.hvd.grouped_allreduce(list(grads), op=self.hvd.Average,
                                           compression=self.compression)
 
+    def reduce_mean(self, tensors):
+        return self.hvd.grouped_allreduce(list(tensors), op=self.hvd.Average)
+
     def broadcast(self, variables):
         self.hvd.broadcast_variables([_tf_variable(v) for v in variables], root_rank=0)
 

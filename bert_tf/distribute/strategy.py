@@ -135,6 +135,13 @@ class DeviceStrategy:
         that average the logs on the host afterwards (`reduce_metrics`) leave them."""
         return values
 
+    # whether reduce_mean works between steps (outside the replicas' context): THOR needs it
+    averages_between_steps = True
+
+    def reduce_mean(self, tensors):
+        """Tensors averaged over workers at full precision (THOR's factors or inverses)."""
+        return list(tensors)
+
     def broadcast(self, variables):
         return None
 

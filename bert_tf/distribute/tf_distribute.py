@@ -29,6 +29,9 @@ from bert_tf.errors import UserError
 class TFDistributeStrategy(DeviceStrategy):
     compiles_whole_steps = False
 
+    # THOR's state lives outside the replicas' context; its averaging is Horovod's or none
+    averages_between_steps = False
+
     def __init__(self, tf_strategy, name="tf_distribute", **kwargs):
         self.name = name
         super().__init__(**kwargs)

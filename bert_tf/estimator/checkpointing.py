@@ -95,8 +95,8 @@ class TrainingCheckpoints:
     def _restore(self, path):
         """Everything of the checkpoint at `path` (a damaged file raises an OpError); new input
         files (a deliberate change, see RunRecord) start from their beginning instead."""
-        require_current_layout(path, self.estimator.rng_states)
-        honoured = self.record.check()
+        honoured = self.record.check()  # first: a changed --optimizer_type is named as such
+        require_current_layout(path, self.estimator.rng_states, self.estimator._optimizer.checkpoint_marker)
         reader = self.without_input if "input_files" in honoured else self.checkpoint
         try:
             reader.restore(path).assert_existing_objects_matched()
@@ -148,19 +148,22 @@ def remove_leftovers(model_dir, stale_after=atomic.STALE_AFTER_SECONDS):
     atomic.remove_stale_temporaries(model_dir, min_age_seconds=stale_after)
 
 
-def require_current_layout(path, rng_names):
+def require_current_layout(path, rng_names, optimizer_marker="optimizer/packed_m/"):
     """Refuse to resume a checkpoint of an earlier layout: one Adam slot pair per variable
-    (before the packed optimizer) or dropout generators numbered rather than named (before
-    `rng_states()`). TensorFlow would restore the first silently with the moments at zero and
-    fail on the second with an assertion, so the resumed run would not be the interrupted one."""
+    (before the packed optimizer), dropout generators numbered rather than named (before
+    `rng_states()`), or the state of another optimizer kind (`optimizer_marker`: a variable
+    only this kind's checkpoints hold; AdamW/LAMB against THOR). TensorFlow would restore the
+    first silently with the moments at zero and fail on the others with an assertion, so the
+    resumed run would not be the interrupted one."""
     names = [name for name, _ in tf.train.list_variables(path)]
-    packed = any(name.startswith("optimizer/packed_m/") for name in names)
+    packed = any(name.startswith(optimizer_marker) for name in names)
     rng_named = not rng_names or any(name.startswith("rng/bert.S") for name in names)
     if not (packed and rng_named):
-        raise UserError(f"{path}: written by an earlier bert_tf whose checkpoint layout (optimizer "
-                        "moments, dropout generators) this version cannot resume exactly. Finish that "
-                        "run with the version that started it, or start a new --output_dir with "
-                        f"--init_checkpoint={path} (weights only; the optimizer starts afresh)")
+        raise UserError(f"{path}: written by an earlier bert_tf or another --optimizer_type, whose "
+                        "checkpoint layout (optimizer state, dropout generators) this run cannot resume "
+                        "exactly. Finish that run with the version and optimizer that started it, or "
+                        f"start a new --output_dir with --init_checkpoint={path} (weights only; the "
+                        "optimizer starts afresh)")
 
 
 class RunRecord:

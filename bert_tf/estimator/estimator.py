@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import checkpoints, optimization
+from bert_tf import capture, checkpoints, optimization
 from bert_tf.bucketing import EXAMPLE_INDEX
 from bert_tf.distribute.local import LocalStrategy
 from bert_tf.distribute.strategy import DeviceStrategy
@@ -94,8 +94,9 @@ class Estimator:
         return tf.train.latest_checkpoint(self.config.model_dir)
 
     def _restore_model_only(self, path=None):
-        """For evaluate/predict: the latest checkpoint in model_dir, or init_checkpoint."""
-        if self._initialized:
+        """For evaluate/predict: `path` when given (always read), else the latest checkpoint
+        in model_dir, or init_checkpoint, unless the model already holds trained weights."""
+        if self._initialized and path is None:
             return
         path = path or self.latest_checkpoint()
         if path:
@@ -119,24 +120,31 @@ class Estimator:
 
         With accumulation the batch holds k micro-batches (k consecutive batches of the
         input, in order): their gradients are summed in a loop inside the compiled function
-        and divided by k, so the step sees one batch and the reduction runs once."""
+        and divided by k, so the step sees one batch and the reduction runs once.
+
+        With a `capture.Probe` (only an optimizer's `gradient_fn` passes one) the layers also
+        report their inputs and the same tape takes the gradients at their outputs; without
+        one the graph is unchanged."""
         params, variables = self.params, list(self.named_variables.values())
         pack = self._optimizer.pack
         k = self.train_params.num_accumulation_steps
 
         scaling = self._loss_scaling  # without, the scale is 1: no pass over the gradients for it
 
-        def micro_batch(features, loss_scale):
-            with tf.GradientTape() as tape:
+        def micro_batch(features, loss_scale, probe=None):
+            with tf.GradientTape() as tape, capture.recording(probe):
                 spec = self.task.model_fn(self.model, features, TRAIN, params)
                 loss = tf.cast(spec.loss, tf.float32)
                 scaled = loss * loss_scale if scaling else loss
-            g = tape.gradient(scaled, variables)
+            g = tape.gradient(scaled, variables + capture.outputs(probe))
+            capture.take_output_gradients(probe, g[len(variables):], loss_scale if scaling else 1.0)
             g = [tf.convert_to_tensor(x) if x is not None else tf.zeros_like(v)
                  for x, v in zip(g, variables)]
             packed = pack(g)
             unscaled = [x / loss_scale for x in packed] if scaling else packed
             return loss, dict(spec.logs, total_loss=loss), unscaled
+
+        micro_batch = self._optimizer.gradient_fn(micro_batch, self.global_step)
 
         def grads(features, loss_scale):
             if k == 1:
@@ -179,6 +187,7 @@ class Estimator:
 
         def fused(features, loss_scale):
             _, logs, grads = grads_fn(features, loss_scale)
+            self._optimizer.prepare_step(self.strategy, self.global_step)
             return apply_or_skip(grads, logs)
 
         self._fused_step = tf.function(fused, jit_compile=jit)
@@ -202,6 +211,7 @@ class Estimator:
             return self._fused_step(next(iterator), self.loss_scale)
         batch = self.strategy.distribute_batch(next(iterator))
         logs, grads = self.strategy.run(self._replica_gradients, (batch, self.loss_scale))
+        self._optimizer.prepare_step(self.strategy, self.global_step)  # outside XLA: may reduce
         return self.strategy.update(self.global_step, self._apply, (grads, logs))
 
     def _whole_steps(self):
@@ -215,7 +225,7 @@ class Estimator:
         def apply_or_skip(grads, logs):
             # A non-finite gradient makes the global norm non-finite: one pass over them for both
             grads, norm = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
-            finite = tf.math.is_finite(norm)
+            finite = tf.logical_and(tf.math.is_finite(norm), self._optimizer.state_finite())
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
             # The update is gated by `finite` inside (not in the cond), so that XLA updates the

@@ -11,8 +11,12 @@ worker writes its final weights to OUT/weights_{device}_rank{r}.npz.
 pretraining task on real records (RECORDS), every example with all its masked-LM weights 1,
 so the masked-LM loss, a mean over weighted predictions, is also a mean over examples.
 
+With `--thor_average=inverses,factors` (task pair, cpu or horovod) it trains with THOR
+instead, once per averaging mode, into OUT/weights_pair_{device}_thor_{mode}_rank{r}.npz:
+averaged factors are the whole batch's.
+
   python averaging_worker.py OUT --device=cpu|horovod|mirrored|multiworker --global_batch=8 \
-      [--task=pair|pretraining --records=FILE]
+      [--task=pair|pretraining --records=FILE] [--thor_average=inverses,factors]
 """
 
 import argparse
@@ -35,6 +39,7 @@ from bert_tf.estimator.estimator import TrainParams  # noqa: E402
 from bert_tf.heads import BertClassifierModel, classification_loss  # noqa: E402
 from bert_tf.optimization import OptimizerConfig  # noqa: E402
 from bert_tf.tasks.pretraining import PretrainingTask  # noqa: E402
+from bert_tf.thor import ThorConfig  # noqa: E402
 from conftest import SHARED_DATA, UNCASED_VOCAB, simple_ids  # noqa: E402
 
 SEQ, PRED, STEPS = 32, 5, 6
@@ -82,6 +87,16 @@ def pretraining_input_fn_for(global_batch, records, task):
     return input_fn
 
 
+def train(args, strategy, task, input_fn, optimizer, tag):
+    params = {"global_batch_size": args.global_batch, "train": TrainParams(optimizer=optimizer.validate())}
+    model_dir = os.path.join(args.out, f"model_{args.task}_{tag}")
+    estimator = Estimator(task, RunConfig(model_dir, iterations_per_loop=3, save_checkpoints_steps=3,
+                                          log_every_n_steps=3), params, strategy)
+    estimator.train(input_fn, STEPS)
+    weights = {name: np.asarray(v) for name, v in estimator.named_variables.items()}
+    np.savez(os.path.join(args.out, f"weights_{args.task}_{tag}_rank{strategy.rank}.npz"), **weights)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -89,9 +104,12 @@ def main():
     parser.add_argument("--global_batch", type=int, default=8)
     parser.add_argument("--task", default="pair", choices=["pair", "pretraining"])
     parser.add_argument("--records")
+    parser.add_argument("--thor_average", default="", help="comma list: train THOR with each")
     args = parser.parse_args()
     options = {"logical_devices": "2"} if args.device == "mirrored" else {}
-    strategy = create_strategy(args.device, jit_compile=True, options=options)
+    # THOR without XLA: its compiled two-branch step costs more to build than these steps
+    # take; XLA with THOR is tested in tests/test_thor.py.
+    strategy = create_strategy(args.device, jit_compile=not args.thor_average, options=options)
     if args.task == "pair":
         config = preset("micro", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         task, input_fn = PairTask(config), input_fn_for(args.global_batch)
@@ -99,14 +117,15 @@ def main():
         config = preset("micro", vocab_size=30522, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         task = PretrainingTask(config, SEQ, PRED)
         input_fn = pretraining_input_fn_for(args.global_batch, args.records, task)
-    optimizer = OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1).validate()
-    params = {"global_batch_size": args.global_batch, "train": TrainParams(optimizer=optimizer)}
-    model_dir = os.path.join(args.out, f"model_{args.task}_{args.device}")
-    estimator = Estimator(task, RunConfig(model_dir, iterations_per_loop=3, save_checkpoints_steps=3,
-                                          log_every_n_steps=3), params, strategy)
-    estimator.train(input_fn, STEPS)
-    weights = {name: np.asarray(v) for name, v in estimator.named_variables.items()}
-    np.savez(os.path.join(args.out, f"weights_{args.task}_{args.device}_rank{strategy.rank}.npz"), **weights)
+    if not args.thor_average:
+        train(args, strategy, task, input_fn,
+              OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1), args.device)
+    for average in filter(None, args.thor_average.split(",")):
+        thor = ThorConfig(frequency=2, average=average, global_batch_size=args.global_batch)
+        optimizer = OptimizerConfig(optimizer_type="thor", learning_rate=0.05, num_train_steps=STEPS,
+                                    num_warmup_steps=0, decay_power=2.0, weight_decay_rate=1e-3,
+                                    clip_norm=0.0, thor=thor)
+        train(args, strategy, task, input_fn, optimizer, f"{args.device}_thor_{average}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,28 @@ def test_two_workers_average_like_one_worker_with_twice_the_batch(tmp_path):
         np.testing.assert_allclose(rank0[name], one[name], atol=1e-5, err_msg=name)
 
 
+def test_two_thor_workers_agree_and_with_averaged_factors_equal_one_with_twice_the_batch(tmp_path):
+    """THOR: workers average their inverses (MindSpore's default) or their factors; either way
+    they end with identical weights, and averaged factors are the whole batch's factors."""
+    need("pretrain_text/sample_text.txt")
+    worker = str(HERE / "averaging_worker.py")
+    run([sys.executable, worker, str(tmp_path), "--device=cpu", "--global_batch=8", "--thor_average=factors"])
+    run(horovodrun("gloo", worker, str(tmp_path), "--device=horovod", "--global_batch=8",
+                   "--thor_average=inverses,factors"))
+    one = np.load(tmp_path / "weights_pair_cpu_thor_factors_rank0.npz")
+    for average in ("inverses", "factors"):
+        rank0 = np.load(tmp_path / f"weights_pair_horovod_thor_{average}_rank0.npz")
+        rank1 = np.load(tmp_path / f"weights_pair_horovod_thor_{average}_rank1.npz")
+        for name in one.files:
+            np.testing.assert_array_equal(rank0[name], rank1[name], err_msg=name)
+    rank0 = np.load(tmp_path / "weights_pair_horovod_thor_factors_rank0.npz")
+    inverses = np.load(tmp_path / "weights_pair_horovod_thor_inverses_rank0.npz")
+    for name in one.files:
+        np.testing.assert_allclose(rank0[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    # averaging inverses is not the same thing: the test above would notice a mix-up
+    assert max(np.abs(inverses[n] - one[n]).max() for n in one.files) > 1e-4
+
+
 @pytest.fixture(scope="module")
 def pretraining_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("hvd_pretrain")

@@ -3,6 +3,7 @@ and the demo."""
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -125,3 +126,37 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "after 100 steps: masked_lm_accuracy = 0." in result.stdout
     assert "chance:" in result.stdout
+
+
+def test_thor_trains_and_every_checkpoint_is_evaluated(setup_dir, tmp_path):
+    """--optimizer_type=thor through the script, in bf16; --eval_all_checkpoints writes
+    MindSpore's pretrain_eval lines, one per kept checkpoint, oldest first."""
+    model = tmp_path / "thor"
+    result = run(command(setup_dir, model, "--optimizer_type=thor", "--precision=bf16", "--learning_rate=0.05",
+                         "--num_warmup_steps=0", "--weight_decay_rate=0", "--num_train_steps=10",
+                         "--thor_frequency=4", "--save_checkpoints_steps=5", "--do_eval",
+                         "--eval_all_checkpoints", "--max_eval_steps=2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (model / "eval_all_checkpoints.txt").read_text().splitlines()
+    assert [line.split()[1] for line in lines] == ["5", "10"], lines
+    assert all(re.fullmatch(r"step: \d+ accuracy: [01]\.\d{8}", line) for line in lines), lines
+    assert "global_step = 10" in (model / "eval_results.txt").read_text()
+    names = [name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(model)))]
+    for kind in ("momentum", "a_factors", "g_factors", "a_inverses", "g_inverses"):
+        assert any(name.startswith(f"optimizer/{kind}/") for name in names), kind
+
+
+def test_thor_bad_flags_are_clear_errors(setup_dir, tmp_path):
+    cases = [(["--optimizer_type=thor", "--thor_frequency=1"], "--thor_frequency=1 must be at least 2"),
+             (["--optimizer_type=thor", "--thor_damping=0"], "--thor_damping=0.0 must be positive"),
+             (["--optimizer_type=thor", "--thor_split_dim=0"], "--thor_split_dim=0 must be at least 1"),
+             (["--optimizer_type=thor", "--adam_epsilon=1e-4"], "--adam_epsilon applies to adamw and lamb"),
+             (["--momentum=0.5"], "--momentum applies to --optimizer_type=thor only")]
+    for extra, message in cases:
+        result = run(command(setup_dir, tmp_path / "model", *extra))
+        assert result.returncode == 2, (extra, result.stderr[-3000:])
+        last = result.stderr.strip().splitlines()[-1]
+        assert message in last and "Traceback" not in result.stderr, (message, result.stderr[-3000:])
+    # the fine-tuning scripts share the flags and their rules
+    result = run([sys.executable, str(ROOT / "run_classifier.py"), "--task_name=mrpc", "--thor_frequency=5"])
+    assert result.returncode == 2 and "--thor_frequency applies to --optimizer_type=thor only" in result.stderr
