@@ -135,8 +135,9 @@ class Optimizer(tf.Module):
 
     def state_finite(self):
         """Whether the optimizer's own state lets the step be applied (THOR: its inverses are
-        finite); the gradients' finiteness is the Estimator's check."""
-        return tf.constant(True)
+        finite), or None when it has no such condition (the step graph then has no op for it);
+        the gradients' finiteness is the Estimator's check."""
+        return None
 
 
 class _Optimizer(Optimizer):

@@ -225,7 +225,10 @@ class Estimator:
         def apply_or_skip(grads, logs):
             # A non-finite gradient makes the global norm non-finite: one pass over them for both
             grads, norm = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
-            finite = tf.logical_and(tf.math.is_finite(norm), self._optimizer.state_finite())
+            finite = tf.math.is_finite(norm)
+            state_finite = self._optimizer.state_finite()
+            if state_finite is not None:
+                finite = tf.logical_and(finite, state_finite)
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
             # The update is gated by `finite` inside (not in the cond), so that XLA updates the
