@@ -24,27 +24,11 @@ from bert_tf.tasks.pretraining import PretrainingTask
 
 def pretrain(settings: PretrainingSettings):
     s = settings
-    if not s.do_train and not s.do_eval:
-        raise UserError("nothing to do: pass --do_train and/or --do_eval")
-    if s.bucket_by_length and not s.do_eval:
-        raise UserError("--bucket_by_length: run_pretraining.py batches its evaluation by length "
-                        "only (pretraining records are packed to --max_seq_length); it does "
-                        "nothing without --do_eval, so drop it")
-    if s.eval_all_checkpoints and not s.do_eval:
-        raise UserError("--eval_all_checkpoints evaluates: pass --do_eval with it")
+    _check_requests(s)
     run = Run(s)
     task = PretrainingTask(run.bert_config(s.max_seq_length), s.max_seq_length,
                            s.max_predictions_per_seq, s.use_v2_feature_names)
-    train_files = None
-    if s.input_file or s.input_files_dir:
-        if s.input_files_dir and run.strategy.is_chief:
-            for path in atomic.remove_stale_temporaries(s.input_files_dir):
-                logging.info("removed %s (an unfinished file of a killed writer)", path)
-        train_files = files.expand(s.input_file, s.input_files_dir)
-        logging.info("training on %d file(s): %s", len(train_files), _listed(train_files))
-        task.check_files(train_files)
-    if s.export_tf1_dir and not s.do_train:
-        raise UserError("--export_tf1_dir writes the weights a training run ends with: it needs --do_train")
+    train_files = _train_files(run, task) if s.input_file or s.input_files_dir else None
     if run.strategy.is_chief:  # beside the checkpoints, so convert_checkpoint.py finds it
         os.makedirs(s.output_dir, exist_ok=True)
         task.bert_config.to_json_file(os.path.join(s.output_dir, "bert_config.json"))
@@ -53,22 +37,55 @@ def pretrain(settings: PretrainingSettings):
                                 max_seq_length=s.max_seq_length, max_predictions_per_seq=s.max_predictions_per_seq)
     estimator = run.estimator(task, num_train_steps, s.num_warmup_steps, settings)
     if s.do_train:
-        if not train_files:
-            raise UserError("--do_train needs --input_file or --input_files_dir")
-        try:
-            estimator.train(task.input_fn(train_files, run.worker_batch_size(), is_training=True, seed=s.seed,
-                                          shard_by_record=s.shard_by_record),
-                            min(s.stop_at_step or s.num_train_steps, s.num_train_steps))
-        except CorruptedInputError as e:
-            from bert_tf import input_pipeline
-            raise CorruptedInputError(input_pipeline.locate_corruption(train_files) or str(e)) from e
-        if s.export_tf1_dir and run.strategy.is_chief:
-            from bert_tf.checkpoints import export_google_layout
-            prefix = export_google_layout(estimator.named_variables, s.export_tf1_dir, task.bert_config,
-                                          s.vocab_file)
-            logging.info("wrote the final weights in Google's layout: %s", prefix)
+        train(run, task, estimator, train_files)
     if s.do_eval:
         evaluate(run, task, estimator, train_files)
+
+
+def _check_requests(s):
+    """Flags that ask for something the run would not do: refused before anything is built."""
+    if not s.do_train and not s.do_eval:
+        raise UserError("nothing to do: pass --do_train and/or --do_eval")
+    if s.bucket_by_length and not s.do_eval:
+        raise UserError("--bucket_by_length: run_pretraining.py batches its evaluation by length "
+                        "only (pretraining records are packed to --max_seq_length); it does "
+                        "nothing without --do_eval, so drop it")
+    if s.eval_all_checkpoints and not s.do_eval:
+        raise UserError("--eval_all_checkpoints evaluates: pass --do_eval with it")
+    if s.export_tf1_dir and not s.do_train:
+        raise UserError("--export_tf1_dir writes the weights a training run ends with: it needs --do_train")
+
+
+def _train_files(run, task):
+    """--input_file / --input_files_dir expanded (a killed writer's leftovers removed first),
+    their schema checked against the settings."""
+    s = run.settings
+    if s.input_files_dir and run.strategy.is_chief:
+        for path in atomic.remove_stale_temporaries(s.input_files_dir):
+            logging.info("removed %s (an unfinished file of a killed writer)", path)
+    train_files = files.expand(s.input_file, s.input_files_dir)
+    logging.info("training on %d file(s): %s", len(train_files), _listed(train_files))
+    task.check_files(train_files)
+    return train_files
+
+
+def train(run, task, estimator, train_files):
+    """To --num_train_steps (or --stop_at_step); then --export_tf1_dir, when asked."""
+    s = run.settings
+    if not train_files:
+        raise UserError("--do_train needs --input_file or --input_files_dir")
+    try:
+        estimator.train(task.input_fn(train_files, run.worker_batch_size(), is_training=True, seed=s.seed,
+                                      shard_by_record=s.shard_by_record),
+                        min(s.stop_at_step or s.num_train_steps, s.num_train_steps))
+    except CorruptedInputError as e:
+        from bert_tf import input_pipeline
+        raise CorruptedInputError(input_pipeline.locate_corruption(train_files) or str(e)) from e
+    if s.export_tf1_dir and run.strategy.is_chief:
+        from bert_tf.checkpoints import export_google_layout
+        prefix = export_google_layout(estimator.named_variables, s.export_tf1_dir, task.bert_config,
+                                      s.vocab_file)
+        logging.info("wrote the final weights in Google's layout: %s", prefix)
 
 
 def evaluate(run, task, estimator, train_files):

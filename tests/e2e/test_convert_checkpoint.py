@@ -171,9 +171,12 @@ def test_hf_layout_loads_into_transformers_with_equal_outputs(pretrained_run, tm
     from bert_tf.config import BertConfig
     from bert_tf.export import task_outputs
     from bert_tf.heads import BertPretrainingModel
-    model = BertPretrainingModel(BertConfig.from_json_file(root / "bert_config.json")).build_for()
+    from bert_tf.tasks.pretraining import PretrainingTask
+    config = BertConfig.from_json_file(root / "bert_config.json")
+    model = BertPretrainingModel(config).build_for()
     checkpoints.load_tf1(model, str(root / "model"))  # README's call, on the training folder
-    ours = task_outputs(model, {"input_ids": ids, "input_mask": mask, "segment_ids": types})
+    ours = task_outputs(PretrainingTask(config, SEQ, PRED), model,
+                        {"input_ids": ids, "input_mask": mask, "segment_ids": types})
     want = np.load(tmp_path / "out.npz")
     np.testing.assert_allclose(ours["masked_lm_logits"].numpy(), want["prediction_logits"], atol=1e-4)
     np.testing.assert_allclose(ours["next_sentence_logits"].numpy(), want["seq_relationship_logits"],
