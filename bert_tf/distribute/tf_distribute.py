@@ -26,6 +26,11 @@ from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
 
 
+# The gradients' all-reduce travels in packs of this size: 8 MiB measured best on CPUs
+# (docs/benchmarks.md, "Multi-worker scaling": none 26.9% of a step, 8 MiB 14.5%, one pack 24%)
+GRADIENT_PACK_BYTES = 8 << 20
+
+
 class TFDistributeStrategy(DeviceStrategy):
     compiles_whole_steps = False
 
@@ -101,8 +106,13 @@ class TFDistributeStrategy(DeviceStrategy):
         return _first_device(out)
 
     def reduce_gradients(self, grads):
+        """One all-reduce over gradients packed into GRADIENT_PACK_BYTES chunks: without a pack
+        size each tensor is its own collective (on CPUs a round of gRPC calls each; measured in
+        docs/benchmarks.md, "Multi-worker scaling")."""
         import tensorflow as tf
-        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, list(grads))
+        options = tf.distribute.experimental.CommunicationOptions(bytes_per_pack=GRADIENT_PACK_BYTES)
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, list(grads),
+                                                              options=options)
 
     def replica_mean(self, values):
         import tensorflow as tf
