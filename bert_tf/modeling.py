@@ -220,14 +220,14 @@ class Embeddings(keras.layers.Layer):
         flat_types = tf.reshape(segment_ids, [-1])
         words = tf.gather(self.word_embeddings, flat_ids)
         types = tf.gather(self.token_type_embeddings, flat_types)
-        if self.position_embeddings is None:
-            return self.dropout(self.layer_norm(words + types), training=training)
-        positions = self.position_embeddings[:seq_length]
         summed = words + types
-        # For THOR only (a no-op otherwise): the three lookups share each token's gradient,
-        # that of the sum (the position rows are looked up once per sequence, in order).
+        # For THOR only (a no-op otherwise): the lookups share each token's gradient, that of
+        # the sum (the position rows are looked up once per sequence, in order).
         capture.embedding(self.word_embeddings, flat_ids, summed)
         capture.embedding(self.token_type_embeddings, flat_types, summed)
+        if self.position_embeddings is None:
+            return self.dropout(self.layer_norm(summed), training=training)
+        positions = self.position_embeddings[:seq_length]
         capture.embedding(self.position_embeddings, None, summed)
         batch = tf.shape(input_ids)[0]
         out = tf.reshape(summed, [batch, seq_length, -1]) + positions

@@ -150,3 +150,15 @@ def test_resuming_a_checkpoint_of_another_optimizer_is_refused(tmp_path, gutenbe
     adamw.train(_train_input(gutenberg_records), 2)
     with pytest.raises(UserError, match="another --optimizer_type"):
         _thor_estimator(tmp_path, 4).train(_train_input(gutenberg_records), 4)
+
+
+def test_thor_preconditions_nezha(tmp_path, gutenberg_records):
+    """NEZHA (no position table, relative positions in attention): every table and kernel
+    reports to THOR, so the first factor step stores a factor for each and training runs."""
+    config = preset("micro", vocab_size=30522, max_position_embeddings=SEQ, use_relative_position=True)
+    est = _thor_estimator(tmp_path, 2, config=config, ipl=2, frequency=2)
+    est.train(_train_input(gutenberg_records), 2)
+    a_factors = est._optimizer.a_factors
+    assert "bert/embeddings/word_embeddings" in a_factors and not any("position_embeddings" in n for n in a_factors)
+    assert all(np.abs(v.numpy()).sum() > 0 for v in a_factors.values())
+    assert int(est.global_step) == 2
