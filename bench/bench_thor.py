@@ -6,6 +6,7 @@ and what the capture switch costs AdamW/LAMB (nothing, if their graph is unchang
   python bench/bench_thor.py cost [--rounds 3]             # THOR's step cost vs AdamW/LAMB
   python bench/bench_thor.py capture --baseline_tree DIR   # AdamW/LAMB: graph and time vs DIR
   python bench/bench_thor.py report                        # the tables for docs/benchmarks.md
+  python bench/bench_thor.py factors [--run thor_lr0.02]   # the last factors' spectra vs damping
 
 The model: BERT "tiny" (2 layers, hidden 128, 2 heads, intermediate 512, uncased vocab 30,522),
 from scratch, seq 128, 20 predictions, batch 16, XLA, one replica. Data: create_pretraining_data
@@ -45,7 +46,8 @@ THOR_SCHEDULE_SPAN = 10  # THOR's schedules span 10x the run (the recipe: 30,000
 # interleaved, so that a budget that stops the sweep early leaves every optimizer measured
 RUNS = [("thor", 0.1), ("adamw", 1e-3), ("lamb", 5e-3),
         ("thor", 0.02), ("adamw", 5e-4), ("lamb", 1e-2),
-        ("thor", 0.005), ("adamw", 2e-3), ("lamb", 2e-3), ("thor", 0.05)]
+        ("thor", 0.005), ("thor-d1e-07", 0.02), ("adamw", 2e-3), ("lamb", 2e-3), ("thor", 0.05)]
+# "thor-dX": THOR with damping X instead of the recipe's (its end value scaled alike)
 
 
 def run_name(kind, lr):
@@ -76,12 +78,17 @@ def model_config():
 def train_params(kind, lr, steps=STEPS):
     from bert_tf import optimization
     from bert_tf.estimator.estimator import TrainParams
-    if kind == "thor":
+    if kind.startswith("thor"):
         from bert_tf.thor import ThorConfig
+        thor = ThorConfig(global_batch_size=BATCH)
+        if "-d" in kind:  # another damping, the schedule's end value in the recipe's proportion
+            damping = float(kind.split("-d", 1)[1])
+            thor = ThorConfig(global_batch_size=BATCH, damping=damping,
+                              damping_end=damping * thor.damping_end / thor.damping)
         opt = optimization.OptimizerConfig(
             optimizer_type="thor", learning_rate=lr, end_learning_rate=1e-6, decay_power=2.0,
             num_train_steps=THOR_SCHEDULE_SPAN * steps, num_warmup_steps=0, weight_decay_rate=0.0,
-            clip_norm=0.0, thor=ThorConfig(global_batch_size=BATCH))
+            clip_norm=0.0, thor=thor)
     else:
         opt = optimization.OptimizerConfig(optimizer_type=kind, learning_rate=lr, num_train_steps=steps,
                                            num_warmup_steps=steps // 10)
@@ -341,9 +348,35 @@ def report(work):
         print(f"  {seconds:7.1f} s: " + " | ".join(cells))
 
 
+def factors(work, run):
+    """Why THOR preconditions what it does: each stored factor's eigenvalues (a table's A: its
+    diagonal) against sqrt(damping) at the run's last factor step. A factor whose eigenvalues
+    are all far below sqrt(damping) inverts to about I / sqrt(damping): a constant, no
+    curvature."""
+    import numpy as np
+    import tensorflow as tf
+    path = tf.train.latest_checkpoint(os.path.join(work, "runs", run))
+    reader = tf.train.load_checkpoint(path)
+    step = int(path.rsplit("-", 1)[1])
+    t = __import__("bert_tf.thor", fromlist=["ThorConfig"]).ThorConfig()
+    fraction = min(step, THOR_SCHEDULE_SPAN * STEPS) / (THOR_SCHEDULE_SPAN * STEPS)
+    shift = np.sqrt((t.damping - t.damping_end) * (1 - fraction) ** t.damping_power + t.damping_end)
+    print(f"{path}: sqrt(damping) at step {step} = {shift:.4f}")
+    print("| factor | layer | median eigenvalue | largest | share below sqrt(damping) |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in sorted(n for n in reader.get_variable_to_shape_map() if "_factors/" in n):
+        value = reader.get_tensor(name)
+        eigs = value if value.ndim == 1 else np.concatenate([np.linalg.eigvalsh(b) for b in value])
+        layer = name.split("/")[2].replace(".S", "/").split("/.ATTRIBUTES")[0]
+        print(f"| {name.split('/')[1][0].upper()} | {layer} | {np.median(eigs):.3g} | {eigs.max():.3g} | "
+              f"{np.mean(eigs < shift):.1%} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["prepare", "train", "cost", "capture", "capture_child", "report"])
+    parser.add_argument("part", choices=["prepare", "train", "cost", "capture", "capture_child", "report",
+                                         "factors"])
+    parser.add_argument("--run", default="thor_lr0.02", help="factors: the run folder's name")
     parser.add_argument("--work_dir", default=os.path.join(tempfile.gettempdir(), "bench_thor"))
     parser.add_argument("--budget_minutes", type=float, default=18.0)
     parser.add_argument("--rounds", type=int, default=3)
@@ -363,6 +396,8 @@ def main():
         capture(args.baseline_tree, args.rounds, args.calls)
     elif args.part == "capture_child":
         capture_child(args.calls)
+    elif args.part == "factors":
+        factors(args.work_dir, args.run)
     else:
         report(args.work_dir)
 
