@@ -19,7 +19,7 @@ args=(--bert_config_file="$BERT_CONFIG" --input_files_dir="$DATA_DIR"
       --iterations_per_loop="${ITERATIONS:-100}" --save_checkpoints_steps="${SAVE:-10000}")
 [ -n "${DEVICE:-}" ] && args+=(--device="$DEVICE")
 if [ -n "${WORKERS:-}" ]; then
-  exec "$(dirname "$PY")/horovodrun" -np "$WORKERS" -H "${HOSTS:-localhost:$WORKERS}" "--${CONTROLLER:-gloo}" \
+  exec "$PY" -m bert_tf.distribute.horovodrun -np "$WORKERS" -H "${HOSTS:-localhost:$WORKERS}" "--${CONTROLLER:-gloo}" \
     "$PY" "$ROOT/run_pretraining.py" --horovod "${args[@]}" "$@"
 fi
 exec "$PY" "$ROOT/run_pretraining.py" "${args[@]}" "$@"

@@ -27,7 +27,7 @@ if [ "$MODE" != predict ]; then
          --iterations_per_loop="${ITERATIONS:-100}" --save_checkpoints_steps="${SAVE:-1000}")
 fi
 if [ -n "${WORKERS:-}" ]; then
-  exec "$(dirname "$PY")/horovodrun" -np "$WORKERS" -H "${HOSTS:-localhost:$WORKERS}" "--${CONTROLLER:-gloo}" \
+  exec "$PY" -m bert_tf.distribute.horovodrun -np "$WORKERS" -H "${HOSTS:-localhost:$WORKERS}" "--${CONTROLLER:-gloo}" \
     "$PY" "$ROOT/run_squad.py" --horovod "${args[@]}" "$@"
 fi
 exec "$PY" "$ROOT/run_squad.py" "${args[@]}" "$@"

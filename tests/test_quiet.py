@@ -38,3 +38,16 @@ def test_a_script_starts_quietly_unless_the_user_asks_for_the_log():
     assert quietly.stdout == "2\n" and quietly.stderr == "ours\n"
     loud = _start(dict(env, TF_CPP_MIN_LOG_LEVEL="0"))
     assert "absl::InitializeLog" in loud.stderr and "ours" in loud.stderr
+
+
+def test_the_scripts_horovod_launcher_starts_quietly():
+    """scripts/ start Horovod through bert_tf.distribute.horovodrun: horovodrun's own import of
+    TensorFlow prints nothing either, and the worker runs."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "BERT_TF_QUIET_STARTUP")}
+    worker = "import bert_tf, tensorflow as tf; print(tf.constant(3).numpy())"
+    result = subprocess.run([sys.executable, "-m", "bert_tf.distribute.horovodrun", "-np", "1", "-H", "localhost:1",
+                             "--gloo", sys.executable, "-c", worker], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[0]<stdout>:3" in result.stdout
+    assert not [line for line in result.stderr.splitlines() if quiet.is_noise(line)], result.stderr[-2000:]
