@@ -191,19 +191,9 @@ def _append(path, record):
 
 # ---------------------------------------------------------------------- THOR's cost per step
 def features():
-    import numpy as np
-    import tensorflow as tf
-    config = model_config()
-    rng = np.random.default_rng(0)
-    return {
-        "input_ids": tf.constant(rng.integers(1, config.vocab_size, [BATCH, SEQ]), tf.int32),
-        "input_mask": tf.ones([BATCH, SEQ], tf.int32),
-        "segment_ids": tf.constant(np.repeat([[0] * (SEQ // 2) + [1] * (SEQ - SEQ // 2)], BATCH, 0), tf.int32),
-        "masked_lm_positions": tf.constant(rng.integers(1, SEQ, [BATCH, PRED]), tf.int32),
-        "masked_lm_ids": tf.constant(rng.integers(1, config.vocab_size, [BATCH, PRED]), tf.int32),
-        "masked_lm_weights": tf.ones([BATCH, PRED], tf.float32),
-        "next_sentence_labels": tf.zeros([BATCH, 1], tf.int32),
-    }
+    """One synthetic pretraining batch of the benchmark's shape (bench_pretraining's)."""
+    from bench_pretraining import batch  # after main() has put --tree's bert_tf first
+    return batch(model_config(), SEQ, PRED, BATCH)
 
 
 def step_seconds(est, batch, first_step, calls):

@@ -54,6 +54,9 @@ def _check_requests(s):
         raise UserError("--eval_all_checkpoints evaluates: pass --do_eval with it")
     if s.export_tf1_dir and not s.do_train:
         raise UserError("--export_tf1_dir writes the weights a training run ends with: it needs --do_train")
+    if s.vocab_file and not s.export_tf1_dir:
+        raise UserError("--vocab_file is copied beside --export_tf1_dir's weights: give --export_tf1_dir "
+                        "too, or drop --vocab_file")
 
 
 def _train_files(run, task):
