@@ -159,7 +159,10 @@ def conll(runner, model, repeats=2):
 
 
 # ---------------------------------------------------------------------- SQuAD
-def squad(runner, model, chunk_articles=12):
+def squad(runner, model, chunks_to_run=None, chunk_articles=12):
+    """chunks_to_run: 1-based numbers of the 12-article chunks to predict (None: all four); a
+    span model already trained in the work folder is reused, so a later run can time the
+    remaining chunks with the same model."""
     from bert_tf.data.squad_derive import split_articles
     from bert_tf.metrics.squad import evaluate
     print("SQuAD v1.1 dev prediction (seq 384, stride 128, batch 32)", flush=True)
@@ -178,18 +181,27 @@ def squad(runner, model, chunk_articles=12):
     json.dump(train, open(os.path.join(folder, "train.json"), "w"))
     json.dump(last, open(os.path.join(folder, "held_out.json"), "w"))
     trained = os.path.join(runner.work, "squad-model")
-    shutil.rmtree(trained, ignore_errors=True)
     common = [*model, "--max_seq_length=384", "--doc_stride=128", "--max_query_length=64"]
-    runner.script("run_squad.py", *common, f"--output_dir={trained}", "--do_train",
-                  f"--train_file={folder}/train.json", "--train_batch_size=16", "--learning_rate=1e-4",
-                  "--num_train_epochs=1", "--iterations_per_loop=20", "--bucket_by_length",
-                  label=f"train (bucketed, {count} questions)")
+    if chunks_to_run and os.path.exists(os.path.join(trained, "checkpoint")):
+        print(f"  reusing the span model in {trained}", flush=True)
+    else:
+        shutil.rmtree(trained, ignore_errors=True)
+        runner.script("run_squad.py", *common, f"--output_dir={trained}", "--do_train",
+                      f"--train_file={folder}/train.json", "--train_batch_size=16", "--learning_rate=1e-4",
+                      "--num_train_epochs=1", "--iterations_per_loop=20", "--bucket_by_length",
+                      label=f"train (bucketed, {count} questions)")
     articles = dev["data"]
     chunks = [articles[i:i + chunk_articles] for i in range(0, len(articles), chunk_articles)]
+    numbers = chunks_to_run or range(1, len(chunks) + 1)
+    if chunks_to_run:  # score what was predicted: the chosen chunks' articles
+        dev_path = os.path.join(folder, "dev-chosen.json")
+        json.dump({"version": "1.1", "data": [a for n in numbers for a in chunks[n - 1]]}, open(dev_path, "w"))
     walls = {mode: 0.0 for mode in MODES}
     inference = {mode: 0.0 for mode in MODES}
     predictions = {mode: {} for mode in MODES}
     for i, chunk in enumerate(chunks):
+        if i + 1 not in numbers:
+            continue
         path = os.path.join(folder, f"dev-{i}.json")
         json.dump({"version": "1.1", "data": chunk}, open(path, "w"))
         for mode in alternate(i):
@@ -223,6 +235,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", default="mrpc,conll,squad")
     parser.add_argument("--seeds", default="12345,1,2")
+    parser.add_argument("--squad_chunks", default="", help="squad: 1-based 12-article chunks of dev "
+                        "to predict (e.g. 3,4); default all, reusing an already trained span model")
     parser.add_argument("--work", default=os.path.join("/tmp", "bench_bucketing"))
     parser.add_argument("--lock", default="/tmp/bert_tf_heavy.lock")
     args = parser.parse_args()
@@ -232,7 +246,7 @@ def main():
     model = minilm(runner)
     summary = {}
     parts = {"mrpc": lambda: mrpc(runner, model, [int(s) for s in args.seeds.split(",")]),
-             "conll": lambda: conll(runner, model), "squad": lambda: squad(runner, model)}
+             "conll": lambda: conll(runner, model), "squad": lambda: squad(runner, model, [int(c) for c in args.squad_chunks.split(",") if c] or None)}
     for part in args.parts.split(","):
         summary[part] = parts[part]()
         print(json.dumps(summary[part]), flush=True)

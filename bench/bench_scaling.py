@@ -9,7 +9,11 @@ gradient-shaped set of tensors on its own (all workers in step). The communicati
 is that time as a fraction of the 2-worker step time. Two workers on two cores cannot speed
 up compute: the figure that matters here is the overhead.
 
-  python bench/bench_scaling.py [--steps 30] [--batch 8] [--seq 128] [--engines horovod,multiworker]
+  python bench/bench_scaling.py [--steps 30] [--batch 8[,16,...]] [--workers 1,2] [--seq 128]
+                                [--engines horovod,multiworker]
+
+--batch is the per-worker batch; a list measures the share at each (the allreduce costs the
+same at any batch, the step grows with it).
 """
 
 import argparse
@@ -25,6 +29,7 @@ sys.path.insert(0, ROOT)
 
 
 def worker(args):
+    args.batch = int(args.batch)
     import bert_tf  # noqa: F401
     import numpy as np
     import tensorflow as tf
@@ -111,7 +116,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=8, help="per-worker batch")
+    parser.add_argument("--batch", default="8", help="per-worker batch, or a comma-separated list")
+    parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--engines", default="horovod,multiworker")
     parser.add_argument("--engine", default="horovod", help=argparse.SUPPRESS)
@@ -119,14 +125,22 @@ def main():
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    results = [launch(engine, workers, args) for engine in args.engines.split(",") for workers in (1, 2)]
+    results = []
+    for batch in [int(b) for b in args.batch.split(",")]:
+        for engine in args.engines.split(","):
+            for workers in [int(w) for w in args.workers.split(",")]:
+                result = launch(engine, workers, argparse.Namespace(**dict(vars(args), batch=batch)))
+                results.append(dict(result, batch=batch))
+                print(f"{engine}, {workers} worker(s), batch {batch}: {json.dumps(result)}", flush=True)
     print(f"MiniLM-L6-sized classifier, {results[0]['parameters']:,} parameters, seq {args.seq}, "
-          f"per-worker batch {args.batch}, {args.steps} timed steps")
-    print("| engine | workers | step (s) | sequences/s (global) | allreduce per step (s) | allreduce / step |")
-    print("| --- | --- | --- | --- | --- | --- |")
+          f"{args.steps} timed steps")
+    print("| engine | workers | per-worker batch | step (s) | sequences/s (global) | allreduce per step (s) "
+          "| allreduce / step |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['engine']} | {r['workers']} | {r['step_seconds']:.3f} | {r['sequences_per_second']:.2f} | "
-              f"{r['allreduce_seconds']:.4f} | {r['allreduce_seconds'] / r['step_seconds']:.1%} |")
+        print(f"| {r['engine']} | {r['workers']} | {r['batch']} | {r['step_seconds']:.3f} | "
+              f"{r['sequences_per_second']:.2f} | {r['allreduce_seconds']:.4f} | "
+              f"{r['allreduce_seconds'] / r['step_seconds']:.1%} |")
 
 
 if __name__ == "__main__":

@@ -232,8 +232,10 @@ class Estimator:
             lr = optimization.learning_rate(self.global_step, tp.optimizer)
 
             # The update is gated by `finite` inside (not in the cond), so that XLA updates the
-            # Adam slots in place instead of copying them every step (docs/benchmarks.md).
-            self._optimizer.apply(grads, lr, self.global_step, finite)
+            # Adam slots in place instead of copying them every step (docs/benchmarks.md). Its
+            # ops carry one name scope, so that a profile can tell them apart (bench_step_profile.py).
+            with tf.name_scope("optimizer_update"):
+                self._optimizer.apply(grads, lr, self.global_step, finite)
 
             def apply():
                 self.global_step.assign_add(1)
