@@ -245,13 +245,20 @@ def _wait_for(job, text):
     raise AssertionError(f"the job ended before {text!r}:\n{''.join(seen)[-3000:]}")
 
 
+def _sigint_as_in_a_terminal():
+    """A job started from a terminal gets Ctrl-C; one started in the background by a shell
+    without job control (`nohup ... &`, as a CI runner may start the suite) inherits SIGINT
+    ignored, and Python then leaves it ignored: the test must not depend on which."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", ["ctrl_c_parallel", "sigterm_reference"])
 def test_a_stopped_data_job_says_so_and_leaves_nothing(tmp_path, how):
     out = tmp_path / "out"
     if how == "ctrl_c_parallel":  # Ctrl-C reaches the whole process group in a terminal
         job = start("create_pretraining_data.py", *data_flags(_long_text(tmp_path)), "--mode=parallel",
                     "--num_workers=2", f"--output_dir={out}", "--num_output_shards=4",
-                    start_new_session=True)
+                    start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
         before = _wait_for(job, "shards 1/4")  # one shard written, the others under way
         os.killpg(job.pid, signal.SIGINT)
         status, message = 130, "interrupted (Ctrl-C)"
