@@ -240,13 +240,16 @@ def main():
     parser.add_argument("--work", default=os.path.join("/tmp", "bench_bucketing"))
     parser.add_argument("--lock", default="/tmp/bert_tf_heavy.lock")
     args = parser.parse_args()
+    squad_chunks = [int(c) for c in args.squad_chunks.split(",") if c]
+    if any(not 1 <= c <= 4 for c in squad_chunks):
+        parser.error(f"--squad_chunks={args.squad_chunks}: dev has four chunks of 12 articles (1-4)")
     os.makedirs(args.work, exist_ok=True)
     runner = Runner(args.work, args.lock)
     print(f"machine: {os.cpu_count()} cores; work {args.work}", flush=True)
     model = minilm(runner)
     summary = {}
     parts = {"mrpc": lambda: mrpc(runner, model, [int(s) for s in args.seeds.split(",")]),
-             "conll": lambda: conll(runner, model), "squad": lambda: squad(runner, model, [int(c) for c in args.squad_chunks.split(",") if c] or None)}
+             "conll": lambda: conll(runner, model), "squad": lambda: squad(runner, model, squad_chunks or None)}
     for part in args.parts.split(","):
         summary[part] = parts[part]()
         print(json.dumps(summary[part]), flush=True)
