@@ -21,7 +21,6 @@ not use them: this script shows whether they would be worth it.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -75,18 +74,9 @@ def worker(setting, reps):
 
 
 def launch(setting, reps, port):
-    hosts = [f"localhost:{port}", f"localhost:{port + 1}"]
-    procs = [subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--worker", setting, f"--reps={reps}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
-                 TF_CONFIG=json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})))
-        for i in range(2)]
-    text = "".join(proc.communicate()[0] for proc in procs)
-    lines = [line.split("RESULT ", 1)[1] for line in text.splitlines() if line.startswith("RESULT ")]
-    if any(proc.returncode for proc in procs) or not lines:
-        raise SystemExit(f"{setting} failed:\n{text[-3000:]}")
-    return json.loads(lines[0])
+    from bench_scaling import result_of, start_local_workers
+    command = [sys.executable, os.path.abspath(__file__), "--worker", setting, f"--reps={reps}"]
+    return result_of(start_local_workers(command, 2, port), setting)
 
 
 def main():

@@ -91,25 +91,39 @@ def worker(args):
             "parameters": int(sum(np.prod(v.shape) for v in estimator.named_variables.values()))}))
 
 
+WORKER_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+def start_local_workers(command, workers, first_port):
+    """`command` once per local multiworker worker, each with its TF_CONFIG (loopback ports
+    from first_port); output piped."""
+    hosts = [f"localhost:{first_port + i}" for i in range(workers)]
+    return [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(
+        WORKER_ENV, TF_CONFIG=json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})))
+        for i in range(workers)]
+
+
+def result_of(procs, label):
+    """The JSON of the chief's `RESULT ` line once every process has ended; exits with their
+    output when one failed."""
+    text = "".join(proc.communicate()[0] for proc in procs)
+    lines = [line.split("RESULT ", 1)[1] for line in text.splitlines() if "RESULT " in line]
+    if any(proc.returncode for proc in procs) or not lines:
+        raise SystemExit(f"{label} failed:\n{text[-3000:]}")
+    return json.loads(lines[0])
+
+
 def launch(engine, workers, args):
     script = [sys.executable, os.path.abspath(__file__), "--worker", f"--engine={engine}",
               f"--steps={args.steps}", f"--batch={args.batch}", f"--seq={args.seq}"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     if engine == "horovod":
         horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
         procs = [subprocess.Popen([horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo",
-                                   *script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)]
+                                   *script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env=WORKER_ENV)]
     else:
-        hosts = [f"localhost:{args.port + i}" for i in range(workers)]
-        procs = [subprocess.Popen(script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(
-            env, TF_CONFIG=json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})))
-            for i in range(workers)]
-    outputs = [proc.communicate()[0] for proc in procs]
-    text = "".join(outputs)
-    lines = [line.split("RESULT ", 1)[1] for line in text.splitlines() if "RESULT " in line]
-    if any(proc.returncode for proc in procs) or not lines:
-        raise SystemExit(f"{engine}, {workers} worker(s) failed:\n{text[-3000:]}")
-    return json.loads(lines[0])
+        procs = start_local_workers(script, workers, args.port)
+    return result_of(procs, f"{engine}, {workers} worker(s)")
 
 
 def main():

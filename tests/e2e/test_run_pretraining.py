@@ -119,6 +119,13 @@ def test_bad_input_is_a_clear_error(setup_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_vocab_file_without_export_is_one_clear_line(setup_dir, tmp_path):
+    result = run(command(setup_dir, tmp_path / "model", f"--vocab_file={tmp_path}/vocab.txt"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "error: --vocab_file is copied beside --export_tf1_dir" in result.stderr
+    assert not (tmp_path / "model").exists()
+
+
 def test_demo_runs_end_to_end(tmp_path):
     env = dict(ENV, DEMO_DIR=str(tmp_path), DEMO_STEPS="100", DEMO_ROUNDS="2", PY=sys.executable)
     result = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], capture_output=True, text=True,
