@@ -1,4 +1,4 @@
-"""bert_tf.pretraining: flags that ask for something the run would not do are refused before
+"""bert_tf.pretraining (this name: tests/data/test_pretraining.py is the data job's): flags that ask
 anything is built (the script turns each into one `error:` line and exit 2)."""
 
 import pytest
