@@ -1,5 +1,6 @@
-"""bert_tf.pretraining (this name: tests/data/test_pretraining.py is the data job's): flags that ask
-anything is built (the script turns each into one `error:` line and exit 2)."""
+"""bert_tf.pretraining: flags that ask for something the run would not do are refused before
+anything is built (the script turns each into one `error:` line and exit 2). Named apart from
+tests/data/test_pretraining.py, the data job's tests."""
 
 import pytest
 
