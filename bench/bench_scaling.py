@@ -10,10 +10,11 @@ is that time as a fraction of the 2-worker step time. Two workers on two cores c
 up compute: the figure that matters here is the overhead.
 
   python bench/bench_scaling.py [--steps 30] [--batch 8[,16,...]] [--workers 1,2] [--seq 128]
-                                [--engines horovod,multiworker]
+                                [--engines horovod,multiworker] [--fp16_compression]
 
 --batch is the per-worker batch; a list measures the share at each (the allreduce costs the
-same at any batch, the step grows with it).
+same at any batch, the step grows with it). --fp16_compression sends the gradients as float16
+on both engines (`--hvd_fp16_compression`).
 """
 
 import argparse
@@ -42,7 +43,8 @@ def worker(args):
     from bert_tf.optimization import OptimizerConfig
 
     config = preset("minilm_l6", vocab_size=30522)
-    strategy = create_strategy(args.engine, jit_compile=True)
+    strategy = create_strategy(args.engine, jit_compile=True,
+                               options={"fp16_compression": True} if args.fp16_compression else None)
 
     class Task:
         def create_model(self, params):
@@ -116,6 +118,7 @@ def result_of(procs, label):
 def launch(engine, workers, args):
     script = [sys.executable, os.path.abspath(__file__), "--worker", f"--engine={engine}",
               f"--steps={args.steps}", f"--batch={args.batch}", f"--seq={args.seq}"]
+    script += ["--fp16_compression"] if args.fp16_compression else []
     if engine == "horovod":
         horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
         procs = [subprocess.Popen([horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo",
@@ -135,6 +138,7 @@ def main():
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--engines", default="horovod,multiworker")
     parser.add_argument("--engine", default="horovod", help=argparse.SUPPRESS)
+    parser.add_argument("--fp16_compression", action="store_true", help="gradients sent as float16")
     parser.add_argument("--port", type=int, default=24456, help="multiworker: first local port")
     args = parser.parse_args()
     if args.worker:

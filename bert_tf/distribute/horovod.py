@@ -53,7 +53,7 @@ class HorovodStrategy(DeviceStrategy):
             logging.warning("--horovod without horovodrun (or mpirun): training as one worker; "
                             "launch with horovodrun -np N ... for N workers")
         self._pin_gpu()
-        self.compression = (self.hvd.Compression.fp16 if self.options.get("fp16_compression")
+        self.compression = (self.hvd.Compression.fp16 if self.option_is_set("fp16_compression")
                             else self.hvd.Compression.none)
 
     def _pin_gpu(self):

@@ -71,6 +71,15 @@ class DeviceStrategy:
             raise UserError(f"--device={self.name} does not take {', '.join(unknown)} "
                             f"(its options: {accepted})")
 
+    def option_is_set(self, name):
+        """A yes/no option: True from a flag, or "true"/"1"/"false"/"0" from --device_option."""
+        value = self.options.get(name, False)
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "false", "0"):
+            return str(value).lower() in ("true", "1")
+        raise UserError(f"--device_option={name}={value}: expected true or false")
+
     # identity and placement
     @property
     def num_replicas(self):
@@ -126,8 +135,17 @@ class DeviceStrategy:
         return fn(*args)
 
     # collective operations (identity on one replica)
+    @property
+    def gradient_divisor(self):
+        """What the compiled gradient function divides each replica's gradients by before
+        `reduce_gradients`: 1 where the reduction averages; a strategy whose reduction sums
+        returns its replica count, so the mean costs no pass of its own (XLA fuses the
+        division into the gradients' last one)."""
+        return 1
+
     def reduce_gradients(self, grads):
-        """Gradients averaged over the replicas (called in replica context, inside `run`)."""
+        """Gradients averaged over the replicas (called in replica context, inside `run`),
+        given each replica's gradients divided by `gradient_divisor`."""
         return grads
 
     def replica_mean(self, values):

@@ -120,7 +120,9 @@ class Estimator:
 
         With accumulation the batch holds k micro-batches (k consecutive batches of the
         input, in order): their gradients are summed in a loop inside the compiled function
-        and divided by k, so the step sees one batch and the reduction runs once.
+        and divided by k, so the step sees one batch and the reduction runs once. Where the
+        strategy's reduction sums, the division by its replica count joins that one
+        (`gradient_divisor`).
 
         With a `capture.Probe` (only an optimizer's `gradient_fn` passes one) the layers also
         report their inputs and the same tape takes the gradients at their outputs; without
@@ -128,6 +130,7 @@ class Estimator:
         params, variables = self.params, list(self.named_variables.values())
         pack = self._optimizer.pack
         k = self.train_params.num_accumulation_steps
+        divisor = float(k * self.strategy.gradient_divisor)
 
         scaling = self._loss_scaling  # without, the scale is 1: no pass over the gradients for it
 
@@ -148,7 +151,8 @@ class Estimator:
 
         def grads(features, loss_scale):
             if k == 1:
-                return micro_batch(features, loss_scale)
+                loss, logs, g = micro_batch(features, loss_scale)
+                return loss, logs, [x / divisor for x in g] if divisor > 1 else g
             parts = tf.nest.map_structure(
                 lambda t: tf.reshape(t, tf.concat([[k, -1], tf.shape(t)[1:]], 0)), features)
             loss, logs, total = micro_batch(tf.nest.map_structure(lambda t: t[0], parts), loss_scale)
@@ -161,7 +165,7 @@ class Estimator:
 
             _, loss, logs, total = tf.while_loop(lambda i, *_: i < k, add, (1, loss, logs, total))
             return (loss / float(k), {n: v / float(k) for n, v in logs.items()},
-                    [g / float(k) for g in total])
+                    [g / divisor for g in total])
 
         return tf.function(grads, jit_compile=self.strategy.jit_compile)
 

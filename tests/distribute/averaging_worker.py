@@ -11,12 +11,14 @@ worker writes its final weights to OUT/weights_{device}_rank{r}.npz.
 pretraining task on real records (RECORDS), every example with all its masked-LM weights 1,
 so the masked-LM loss, a mean over weighted predictions, is also a mean over examples.
 
+With `--fp16_compression` the gradients travel as float16 (weights_{task}_{device}_fp16_rank{r}.npz).
+
 With `--thor_average=inverses,factors` (task pair, cpu or horovod) it trains with THOR
 instead, once per averaging mode, into OUT/weights_pair_{device}_thor_{mode}_rank{r}.npz:
 averaged factors are the whole batch's.
 
   python averaging_worker.py OUT --device=cpu|horovod|mirrored|multiworker --global_batch=8 \
-      [--task=pair|pretraining --records=FILE] [--thor_average=inverses,factors]
+      [--task=pair|pretraining --records=FILE] [--thor_average=inverses,factors] [--fp16_compression]
 """
 
 import argparse
@@ -105,8 +107,11 @@ def main():
     parser.add_argument("--task", default="pair", choices=["pair", "pretraining"])
     parser.add_argument("--records")
     parser.add_argument("--thor_average", default="", help="comma list: train THOR with each")
+    parser.add_argument("--fp16_compression", action="store_true", help="gradients sent as float16")
     args = parser.parse_args()
     options = {"logical_devices": "2"} if args.device == "mirrored" else {}
+    if args.fp16_compression:
+        options["fp16_compression"] = True
     # THOR without XLA: its compiled two-branch step costs more to build than these steps
     # take; XLA with THOR is tested in tests/test_thor.py.
     strategy = create_strategy(args.device, jit_compile=not args.thor_average, options=options)
@@ -119,7 +124,8 @@ def main():
         input_fn = pretraining_input_fn_for(args.global_batch, args.records, task)
     if not args.thor_average:
         train(args, strategy, task, input_fn,
-              OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1), args.device)
+              OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1),
+              args.device + ("_fp16" if args.fp16_compression else ""))
     for average in filter(None, args.thor_average.split(",")):
         thor = ThorConfig(frequency=2, average=average, global_batch_size=args.global_batch)
         optimizer = OptimizerConfig(optimizer_type="thor", learning_rate=0.05, num_train_steps=STEPS,
