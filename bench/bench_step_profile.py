@@ -12,7 +12,10 @@ by the TensorFlow op it was compiled from (read from XLA's optimized HLO, dumped
 It answers what the ceiling on "% of the matmul peak" is: the step's FLOPs over (matmul time
 + the time of what a step cannot drop), against the peak of bench_model.py's matmul_peak.
 
-  python bench/bench_step_profile.py [--size base] [--steps 2]
+  python bench/bench_step_profile.py [--size base] [--steps 2] [--top N]
+
+--top N also lists the N costliest thunks outside the matmuls, each with the TensorFlow op it
+came from (where to look next).
 """
 
 import argparse
@@ -89,6 +92,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="base")
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--top", type=int, default=0, help="list the N costliest non-matmul thunks")
     args = parser.parse_args()
     ours = bench_model.Ours(args.size, os.path.join(WORK, "model"))
     ours.measure(2, 1)
@@ -101,9 +105,12 @@ def main():
     step_gflop = ours.gflop_per_seq_train * bench_model.BATCH
     hlo = max(glob.glob(f"{WORK}/hlo/*fused*cpu_after_optimizations.txt"), key=os.path.getsize)
     names = op_names(open(hlo).read())
-    classes = collections.Counter()
+    classes, others = collections.Counter(), collections.Counter()
     for thunk, ms in thunk_ms(f"{WORK}/trace", args.steps).items():
-        classes[classify(thunk, names.get(thunk, ""))] += ms
+        kind = classify(thunk, names.get(thunk, ""))
+        classes[kind] += ms
+        if kind != "matmul":
+            others[f"{thunk} ({kind}: {names.get(thunk, '?')})"] += ms
     total = sum(classes.values())
     print(f"{args.size}, batch {bench_model.BATCH}, seq {bench_model.SEQ}: {step_gflop:.0f} GFLOP per step; "
           f"matmul peak {peak:.0f} GFLOP/s; thunk time {total:.0f} ms per step")
@@ -116,6 +123,8 @@ def main():
     print(f"matmuls alone: {step_gflop / matmul * 1e3:.0f} GFLOP/s = {step_gflop / matmul * 1e3 / peak:.1%} of peak; "
           f"whole step: {step_gflop / total * 1e3 / peak:.1%}; with every other op free: "
           f"{step_gflop / floor * 1e3 / peak:.1%}")
+    for name, ms in others.most_common(args.top):
+        print(f"{ms:7.1f} ms  {name}")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def define_runner_flags():
     flags.DEFINE_bool("use_horovod", False, "Same as --horovod.")
     flags.DEFINE_bool("distributed", False, "Ascend's name: several workers; Horovod on cpu/gpu, "
                       "the device's own runtime for a plugin device (--device).")
-    flags.DEFINE_bool("hvd_fp16_compression", False, "Horovod: allreduce gradients in float16.")
+    flags.DEFINE_bool("hvd_fp16_compression", False, "All-reduce gradients in float16 (Horovod, "
+                      "--device=mirrored and multiworker).")
     flags.DEFINE_multi_string("device_option", [], "key=value setting for the --device strategy "
                               "(repeatable; see docs/devices.md).")
     flags.DEFINE_string("precision_mode", None, "Ascend's precision mode for an NPU device plugin "

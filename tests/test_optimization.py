@@ -169,3 +169,16 @@ def test_the_compiled_gated_update_copies_no_adam_slot():
         hlo = tf.function(fn, jit_compile=True).experimental_get_compiler_ir(step)(stage="optimized_hlo")
         copies[name] = hlo.count("f32[300,256]{1,0} copy(")
     assert copies == {"cond": 2, "gated": 0}
+
+
+def test_compiled_global_norm_is_tensorflows_norm():
+    """The blocked form XLA runs faster gives tf.linalg.global_norm's norm: tensors above the
+    block threshold (a multiple of the blocks, and not), small ones, and a non-finite one."""
+    rng = np.random.default_rng(0)
+    shapes = [[300, 256], [optimization.BLOCKED_NORM_MIN + 1], [768], [2], [40, 3072]]
+    grads = [tf.constant(rng.normal(0, 1e-2, s).astype(np.float32)) for s in shapes]
+    compiled = tf.function(lambda g: optimization.global_norm(g, compiled=True), jit_compile=True)
+    np.testing.assert_allclose(float(compiled(grads)), float(tf.linalg.global_norm(grads)), rtol=1e-6)
+    assert float(optimization.global_norm(grads)) == float(tf.linalg.global_norm(grads))
+    grads[0] = tf.tensor_scatter_nd_update(grads[0], [[3, 5]], [np.inf])
+    assert not np.isfinite(float(compiled(grads)))

@@ -225,10 +225,12 @@ class Estimator:
     def _apply_fn(self):
         """Non-finite check, clipping, schedule, update (or skip) and loss-scale bookkeeping."""
         tp = self.train_params
+        # compiled by XLA where it runs: inside the whole-step function or as `_apply`
+        compiled = self.strategy.jit_compile and self.strategy.compiles_whole_steps
 
         def apply_or_skip(grads, logs):
             # A non-finite gradient makes the global norm non-finite: one pass over them for both
-            grads, norm = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm)
+            grads, norm = optimization.clip_by_global_norm(grads, tp.optimizer.clip_norm, compiled)
             finite = tf.math.is_finite(norm)
             state_finite = self._optimizer.state_finite()
             if state_finite is not None:
