@@ -48,7 +48,7 @@ def update_fn(shapes, pack_limit, grads, gated=None):
     def update(step):
         packed = opt.pack(grads)
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in packed])
-        packed, _ = optimization.clip_by_global_norm(packed, 1.0)
+        packed, _ = optimization.clip_by_global_norm(packed, 1.0, compiled=True)  # as the runner
         if gated:
             opt.apply(packed, 1e-4, step, finite)
         elif gated is None:

@@ -242,13 +242,14 @@ def global_norm(tensors, compiled=False):
     of reduce-windows that runs on one thread (66 ms for BERT-base's 110 M gradients, a fifth of
     the memory bandwidth). Summing each large tensor's squares across 8 contiguous blocks first
     is one element-wise pass (vectorized, on every thread), and the sum that follows reads an
-    eighth of the data: 13 ms, the same norm to float32 rounding (docs/benchmarks.md). Without
-    XLA TensorFlow's own kernel is the faster (12-16 ms against 28-34 ms)."""
-    if not compiled:
+    eighth of the data: 13 ms, the same norm to float32 rounding (bench/bench_global_norm.py).
+    Without XLA TensorFlow's own kernel is the faster (12-16 ms against 28-34 ms); on GPUs the
+    blocked form was never measured, so it is not used there."""
+    if not compiled or tf.config.list_logical_devices("GPU"):
         return tf.linalg.global_norm(tensors)
     with tf.name_scope("global_norm"):  # the name TensorFlow's has (bench_step_profile.py)
         squares = []
-        for t in tensors:
+        for t in (t for t in tensors if t is not None):
             n = t.shape.num_elements()
             if n is not None and n >= BLOCKED_NORM_MIN and n % NORM_BLOCKS == 0:
                 blocks = tf.unstack(tf.square(tf.reshape(t, [NORM_BLOCKS, -1])))

@@ -37,6 +37,17 @@ class InputContext:
         return dataset.shard(self.num_input_pipelines, self.input_pipeline_id)
 
 
+def yes_no(name, value):
+    """A yes/no device option: a bool from a flag, or true/yes/1 and false/no/0 from
+    --device_option (a string that is neither is an error, never a silent True)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "false", "no", "0"):
+        return text in ("true", "yes", "1")
+    raise UserError(f"--device_option={name}={value}: expected true or false")
+
+
 class DeviceStrategy:
     """One process on one device: the base every strategy refines.
 
@@ -72,13 +83,8 @@ class DeviceStrategy:
                             f"(its options: {accepted})")
 
     def option_is_set(self, name):
-        """A yes/no option: True from a flag, or "true"/"1"/"false"/"0" from --device_option."""
-        value = self.options.get(name, False)
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "1", "false", "0"):
-            return str(value).lower() in ("true", "1")
-        raise UserError(f"--device_option={name}={value}: expected true or false")
+        """A yes/no option (see `yes_no`); False when not given."""
+        return yes_no(name, self.options.get(name, False))
 
     # identity and placement
     @property

@@ -22,7 +22,7 @@ import os
 
 from absl import logging
 
-from bert_tf.distribute.strategy import DeviceStrategy
+from bert_tf.distribute.strategy import DeviceStrategy, yes_no
 from bert_tf.errors import UserError
 
 
@@ -58,6 +58,7 @@ class TFDistributeStrategy(DeviceStrategy):
         if unknown:
             raise UserError(f"--device={kind} does not take {', '.join(unknown)} "
                             f"(its options: {', '.join(accepted)})")
+        yes_no("fp16_compression", options.get("fp16_compression", False))  # before any server starts
         if kind == "mirrored":
             tf_strategy = _mirrored(options.pop("logical_devices", None))
         else:
@@ -111,26 +112,31 @@ class TFDistributeStrategy(DeviceStrategy):
 
     @property
     def gradient_divisor(self):
-        return self.num_replicas
+        # float16 on the way: divided after the sum, as Horovod does (dividing first would
+        # push small gradients further into float16's underflow)
+        return 1 if self.fp16_compression else self.num_replicas
 
     def reduce_gradients(self, grads):
         """One all-reduce that sums gradients already divided by the replica count (in the
-        compiled gradient function: `gradient_divisor`), so the sum is the mean and the
-        collective skips its own division pass (90 MB on CPUs: 0.164 s summed, 0.185 s
-        averaged; docs/benchmarks.md, "Multi-worker scaling"). Exact for a power-of-two
-        replica count; otherwise within a rounding of the mean.
+        compiled gradient function: `gradient_divisor`), so the sum is the mean without a
+        division pass inside the collective. Exact for a power-of-two replica count;
+        otherwise within a rounding of the mean.
 
         The gradients travel in packs of GRADIENT_PACK_BYTES: without a pack size each tensor
         is its own collective (on CPUs a round of gRPC calls each). With `fp16_compression`
-        (`--hvd_fp16_compression`, as Horovod's) float32 gradients travel as float16: half
-        the bytes, each gradient rounded to float16 once."""
+        (`--hvd_fp16_compression`, as Horovod's `Compression.fp16`) float32 gradients are
+        sent and summed as float16 (half the bytes), then divided by the replica count in
+        float32."""
         import tensorflow as tf
         options = tf.distribute.experimental.CommunicationOptions(bytes_per_pack=GRADIENT_PACK_BYTES)
         grads = list(grads)
         sent = [tf.cast(g, tf.float16) if self._compressed(g) else g for g in grads]
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sent,
                                                                 options=options)
-        return [tf.cast(s, g.dtype) if self._compressed(g) else s for s, g in zip(summed, grads)]
+        if not self.fp16_compression:
+            return summed
+        return [(tf.cast(s, g.dtype) if self._compressed(g) else s) / self.num_replicas
+                for s, g in zip(summed, grads)]
 
     def _compressed(self, gradient):
         import tensorflow as tf

@@ -4,7 +4,9 @@ Run alone (`--device=cpu`, batch 2b), under `horovodrun -np 2` (`--device=horovo
 of two `--device=multiworker` processes (TF_CONFIG), or alone over two logical CPU devices
 (`--device=mirrored`): each global batch holds the same 2b examples of real text every way,
 worker (or device) r taking rows [r*b, (r+1)*b). Dropout is off and the loss is a mean over
-examples, so averaged gradients of two replicas equal the gradient of the whole batch. Each
+examples, so averaged gradients of two replicas equal the gradient of the whole batch. Adam's
+epsilon is 1 and nothing is clipped, so the update follows the gradient's scale (a mean
+taken twice, or a sum left undivided, moves the weights visibly). Each
 worker writes its final weights to OUT/weights_{device}_rank{r}.npz.
 
 `--task=pair`: a classifier of real sentences (the line's parity); `--task=pretraining`: the
@@ -124,7 +126,8 @@ def main():
         input_fn = pretraining_input_fn_for(args.global_batch, args.records, task)
     if not args.thor_average:
         train(args, strategy, task, input_fn,
-              OptimizerConfig(learning_rate=1e-2, num_train_steps=STEPS, num_warmup_steps=1),
+              OptimizerConfig(learning_rate=1.0, num_train_steps=STEPS, num_warmup_steps=1, epsilon=1.0,
+                              clip_norm=0.0),
               args.device + ("_fp16" if args.fp16_compression else ""))
     for average in filter(None, args.thor_average.split(",")):
         thor = ThorConfig(frequency=2, average=average, global_batch_size=args.global_batch)

@@ -87,6 +87,19 @@ def test_iterations_per_loop_1_10_and_13_give_the_same_weights(tmp_path, gutenbe
         np.testing.assert_allclose(value, results[0][name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.parametrize("jit", [True, False])
+def test_the_norm_takes_its_compiled_form_exactly_where_the_update_is_compiled(tmp_path, gutenberg_records,
+                                                                               monkeypatch, jit):
+    seen, original = [], optimization.global_norm
+    monkeypatch.setattr(optimization, "global_norm",
+                        lambda tensors, compiled=False: seen.append(compiled) or original(tensors, compiled))
+    config = preset("tiny", vocab_size=30522, max_position_embeddings=SEQ)
+    est = Estimator(PretrainingTask(config), RunConfig(str(tmp_path), iterations_per_loop=2), _params(2),
+                    LocalStrategy("cpu", jit_compile=jit))
+    est.train(_train_input(gutenberg_records), 2)
+    assert seen and set(seen) == {jit}
+
+
 def test_next_batches_advances_the_iterator_by_exactly_count():
     iterator = iter(tf.data.Dataset.range(1, 100).map(lambda i: {"x": tf.fill([2], i)}))
     stacked = tf.function(lambda: _next_batches(iterator, tf.constant(3, tf.int64), 10))()
