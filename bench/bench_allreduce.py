@@ -9,7 +9,7 @@ MiniLM-L6-shaped set of gradients (90 MB: the word embedding, 6 layers, biases) 
 - `chunk`: the gRPC server's ConfigProto.experimental.recv_buf_max_chunk (0: TensorFlow's
   default of 4 KiB pieces; -1: one piece);
 - `channels`: ConfigProto.rpc_options.num_channels_per_target (0: TensorFlow's default).
-- `op`: MEAN (what the runner asks for) or SUM.
+- `op`: MEAN (the default here) or SUM (what the runner asks for: its gradients come divided by the replica count, `gradient_divisor`).
 
 The last two are not reachable through a public TensorFlow API (they are set on the eager
 context's ConfigProto before the strategy starts its server), which is why the runner does

@@ -230,9 +230,9 @@ def against_model_garden(size, rounds):
             print(f"round {r + 1}: matmul peak {peak:5.0f} GFLOP/s | bert_tf train {mine:5.2f} seq/s "
                   f"({mine * gflop / peak:5.1%} of peak) | Model Garden XLA {theirs['xla']:5.2f}, graph "
                   f"{theirs['graph']:5.2f} seq/s ({theirs['train'] * gflop / peak:5.1%} of peak) | "
-                  f"ours/Model Garden {ratio:.2f}x", flush=True)
+                  f"ours/Model Garden {ratio:.3f}x", flush=True)
     peer.close()
-    print(f"{size}: ours/Model Garden per round {min(ratios):.2f}-{max(ratios):.2f}x; ours best "
+    print(f"{size}: ours/Model Garden per round {min(ratios):.3f}-{max(ratios):.3f}x; ours best "
           f"{max(ours_all):.2f} seq/s = {max(ours_all) / statistics.median(peer_all):.2f}x Model Garden's "
           f"median, {max(ours_all) / max(peer_all):.2f}x its best", flush=True)
 
