@@ -13,14 +13,15 @@ worker writes its final weights to OUT/weights_{device}_rank{r}.npz.
 pretraining task on real records (RECORDS), every example with all its masked-LM weights 1,
 so the masked-LM loss, a mean over weighted predictions, is also a mean over examples.
 
-With `--fp16_compression` the gradients travel as float16 (weights_{task}_{device}_fp16_rank{r}.npz).
+With `--fp16_compression` the gradients travel as float16 (weights_{task}_{device}_fp16_rank{r}.npz);
+with `--accumulation=k` each worker's batch is k micro-batches (..._acc{k}_rank{r}.npz).
 
 With `--thor_average=inverses,factors` (task pair, cpu or horovod) it trains with THOR
 instead, once per averaging mode, into OUT/weights_pair_{device}_thor_{mode}_rank{r}.npz:
 averaged factors are the whole batch's.
 
   python averaging_worker.py OUT --device=cpu|horovod|mirrored|multiworker --global_batch=8 \
-      [--task=pair|pretraining --records=FILE] [--thor_average=inverses,factors] [--fp16_compression]
+      [--task=pair|pretraining --records=FILE] [--thor_average=inverses,factors] [--fp16_compression] [--accumulation=k]
 """
 
 import argparse
@@ -92,7 +93,8 @@ def pretraining_input_fn_for(global_batch, records, task):
 
 
 def train(args, strategy, task, input_fn, optimizer, tag):
-    params = {"global_batch_size": args.global_batch, "train": TrainParams(optimizer=optimizer.validate())}
+    params = {"global_batch_size": args.global_batch,
+              "train": TrainParams(optimizer=optimizer.validate(), num_accumulation_steps=args.accumulation)}
     model_dir = os.path.join(args.out, f"model_{args.task}_{tag}")
     estimator = Estimator(task, RunConfig(model_dir, iterations_per_loop=3, save_checkpoints_steps=3,
                                           log_every_n_steps=3), params, strategy)
@@ -110,6 +112,7 @@ def main():
     parser.add_argument("--records")
     parser.add_argument("--thor_average", default="", help="comma list: train THOR with each")
     parser.add_argument("--fp16_compression", action="store_true", help="gradients sent as float16")
+    parser.add_argument("--accumulation", type=int, default=1, help="micro-batches per step (of each worker's batch)")
     args = parser.parse_args()
     options = {"logical_devices": "2"} if args.device == "mirrored" else {}
     if args.fp16_compression:
@@ -128,7 +131,8 @@ def main():
         train(args, strategy, task, input_fn,
               OptimizerConfig(learning_rate=1.0, num_train_steps=STEPS, num_warmup_steps=1, epsilon=1.0,
                               clip_norm=0.0),
-              args.device + ("_fp16" if args.fp16_compression else ""))
+              args.device + ("_fp16" if args.fp16_compression else "")
+              + (f"_acc{args.accumulation}" if args.accumulation > 1 else ""))
     for average in filter(None, args.thor_average.split(",")):
         thor = ThorConfig(frequency=2, average=average, global_batch_size=args.global_batch)
         optimizer = OptimizerConfig(optimizer_type="thor", learning_rate=0.05, num_train_steps=STEPS,

@@ -115,6 +115,16 @@ def test_mirrored_and_multiworker_average_like_one_replica_with_twice_the_batch(
             np.testing.assert_allclose(weights[name], one[name], atol=1e-5, err_msg=f"{run_name} {name}")
 
 
+def test_mirrored_with_accumulation_averages_over_micro_batches_and_replicas_once(tmp_path):
+    """2 replicas x 2 micro-batches of 2: the gradients divided by 4 once (k x replicas)."""
+    need("pretrain_text/sample_text.txt")
+    finish(worker(tmp_path, "cpu", "pair", ""))
+    finish(worker(tmp_path, "mirrored", "pair", "", extra=["--accumulation=2"]))
+    one, accumulated = (np.load(tmp_path / f"weights_pair_{tag}_rank0.npz") for tag in ("cpu", "mirrored_acc2"))
+    for name in one.files:
+        np.testing.assert_allclose(accumulated[name], one[name], atol=1e-6, err_msg=name)
+
+
 def test_fp16_compression_sends_float16_gradients_and_stays_near_the_mean(tmp_path):
     """--hvd_fp16_compression on tf.distribute, as on Horovod: the gradients are rounded to
     float16 on their way (the weights differ from the exact run's) and stay near the mean."""
