@@ -41,18 +41,8 @@ def columns(width):
 
 
 def blocks(count):
-    """Each large tensor's squares added across `count` contiguous blocks, then summed (the
-    runner's form with count = optimization.NORM_BLOCKS)."""
-    def norm(tensors):
-        parts = []
-        for t in tensors:
-            n = t.shape.num_elements()
-            if n % count == 0 and n >= optimization.BLOCKED_NORM_MIN:
-                parts.append(tf.reduce_sum(tf.add_n(tf.unstack(tf.square(tf.reshape(t, [count, -1]))))))
-            else:
-                parts.append(tf.reduce_sum(tf.square(t)))
-        return tf.sqrt(tf.add_n(parts))
-    return norm
+    """optimization.blocked_sum_of_squares with `count` blocks (the runner's: NORM_BLOCKS)."""
+    return lambda tensors: tf.sqrt(tf.add_n([optimization.blocked_sum_of_squares(t, count) for t in tensors]))
 
 
 def main():
@@ -63,7 +53,8 @@ def main():
     grads = [tf.constant(rng.normal(0, 1e-3, s).astype(np.float32)) for s in bert_base_shapes()]
     exact = np.sqrt(sum(np.sum(np.square(g.numpy().astype(np.float64))) for g in grads))
     forms = {"tf.linalg.global_norm": tf.linalg.global_norm, "columns of 64": columns(64),
-             "columns of 768": columns(768), "blocks of 4": blocks(4), "blocks of 8 (the runner's)": blocks(8),
+             "columns of 768": columns(768), "blocks of 4": blocks(4),
+             "blocks of 8 (the runner's)": lambda tensors: optimization.global_norm(tensors, compiled=True),
              "blocks of 16": blocks(16), "blocks of 32": blocks(32)}
     fns = {f"{name}, XLA": tf.function(fn, jit_compile=True) for name, fn in forms.items()}
     fns.update({f"{name}, no XLA": tf.function(forms[name]) for name in ("tf.linalg.global_norm",

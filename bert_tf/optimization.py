@@ -248,15 +248,15 @@ def global_norm(tensors, compiled=False):
     if not compiled or tf.config.list_logical_devices("GPU"):
         return tf.linalg.global_norm(tensors)
     with tf.name_scope("global_norm"):  # the name TensorFlow's has (bench_step_profile.py)
-        squares = []
-        for t in (t for t in tensors if t is not None):
-            n = t.shape.num_elements()
-            if n is not None and n >= BLOCKED_NORM_MIN and n % NORM_BLOCKS == 0:
-                blocks = tf.unstack(tf.square(tf.reshape(t, [NORM_BLOCKS, -1])))
-                squares.append(tf.reduce_sum(tf.add_n(blocks)))
-            else:
-                squares.append(tf.reduce_sum(tf.square(t)))
-        return tf.sqrt(tf.add_n(squares))
+        return tf.sqrt(tf.add_n([blocked_sum_of_squares(t) for t in tensors if t is not None]))
+
+
+def blocked_sum_of_squares(t, blocks=NORM_BLOCKS):
+    """sum(t**2), a large tensor's squares first added across `blocks` contiguous blocks."""
+    n = t.shape.num_elements()
+    if n is None or n < BLOCKED_NORM_MIN or n % blocks:
+        return tf.reduce_sum(tf.square(t))
+    return tf.reduce_sum(tf.add_n(tf.unstack(tf.square(tf.reshape(t, [blocks, -1])))))
 
 
 def clip_by_global_norm(grads, clip_norm, compiled=False):

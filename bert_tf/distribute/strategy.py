@@ -37,6 +37,14 @@ class InputContext:
         return dataset.shard(self.num_input_pipelines, self.input_pipeline_id)
 
 
+def reject_unknown_options(device, options, accepted):
+    """A device option the device does not list is an error, never silently ignored."""
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise UserError(f"--device={device} does not take {', '.join(unknown)} "
+                        f"(its options: {', '.join(accepted) or 'none'})")
+
+
 def yes_no(name, value):
     """A yes/no device option: a bool from a flag, or true/yes/1 and false/no/0 from
     --device_option (a string that is neither is an error, never a silent True)."""
@@ -76,11 +84,7 @@ class DeviceStrategy:
             from absl import logging
             logging.info("--%s: %s of another device; they change nothing on --device=%s",
                          ", --".join(ignored), "switches" if len(ignored) > 1 else "a switch", self.name)
-        unknown = sorted(set(self.options) - set(self.accepted_options))
-        if unknown:
-            accepted = ", ".join(self.accepted_options) or "none"
-            raise UserError(f"--device={self.name} does not take {', '.join(unknown)} "
-                            f"(its options: {accepted})")
+        reject_unknown_options(self.name, self.options, self.accepted_options)
 
     def option_is_set(self, name):
         """A yes/no option (see `yes_no`); False when not given."""

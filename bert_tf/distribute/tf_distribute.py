@@ -22,7 +22,7 @@ import os
 
 from absl import logging
 
-from bert_tf.distribute.strategy import DeviceStrategy, yes_no
+from bert_tf.distribute.strategy import DeviceStrategy, reject_unknown_options, yes_no
 from bert_tf.errors import UserError
 
 
@@ -53,12 +53,10 @@ class TFDistributeStrategy(DeviceStrategy):
     @classmethod
     def create(cls, kind, options=None, **kwargs):
         options = dict(options or {})
-        accepted = (("logical_devices",) if kind == "mirrored" else ()) + cls.accepted_options
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            raise UserError(f"--device={kind} does not take {', '.join(unknown)} "
-                            f"(its options: {', '.join(accepted)})")
-        yes_no("fp16_compression", options.get("fp16_compression", False))  # before any server starts
+        # checked before any server starts (the constructor checks again, for wrapped strategies)
+        reject_unknown_options(kind, options, (("logical_devices",) if kind == "mirrored" else ())
+                               + cls.accepted_options)
+        yes_no("fp16_compression", options.get("fp16_compression", False))
         if kind == "mirrored":
             tf_strategy = _mirrored(options.pop("logical_devices", None))
         else:

@@ -81,17 +81,6 @@ def discover_ranks(env=None):
     return info
 
 
-def _parse_bool(name, value):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no"):
-        return False
-    raise UserError(f"{name}={value!r}: expected true or false")
-
-
 class NpuStrategy(DeviceStrategy):
     name = "npu"
     # Ascend's own settings; its NPU-only switches (TDT, debug, fused gelu, NPU dropout) are
@@ -168,7 +157,7 @@ class NpuStrategy(DeviceStrategy):
                 raise UserError(f"--npu_bert_loss_scale={scale:g}: 0 dynamic, >= 1 static, -1 off")
             changes["loss_scale"] = scale
         if "npu_bert_clip_by_global_norm" in self.options:
-            clip = _parse_bool("npu_bert_clip_by_global_norm", self.options["npu_bert_clip_by_global_norm"])
+            clip = self.option_is_set("npu_bert_clip_by_global_norm")
             changes["optimizer"] = dataclasses.replace(train_params.optimizer, clip_norm=1.0 if clip else 0.0)
         _trace("configure_training", **{k: (v if k == "loss_scale" else "set") for k, v in changes.items()})
         return dataclasses.replace(train_params, **changes)
