@@ -4,8 +4,9 @@ one gradient allreduce takes per step.
 
 Each worker trains a classifier (MiniLM-L6 size: 6 layers, hidden 384, vocab 30,522) on
 random ids through the Estimator (gradients XLA-compiled, reduced outside: Horovod's grouped
-allreduce, or tf.distribute's all_reduce in replica context), then times the reduction of a
-gradient-shaped set of tensors on its own (all workers in step). The communication overhead
+allreduce, or tf.distribute's all_reduce in replica context), then times the reduction of one
+batch's gradients, as the step sends them, on its own (all workers in step; the word
+embeddings' gradient travels as rows, bert_tf/distribute/gradients.py). The communication overhead
 is that time as a fraction of the 2-worker step time. Two workers on two cores cannot speed
 up compute: the figure that matters here is the overhead.
 
@@ -54,13 +55,15 @@ def worker(args):
             logits = model(features, training=mode == TRAIN)["logits"]
             return EstimatorSpec(loss=classification_loss(logits, features["label_ids"]))
 
-    def input_fn(params, ctx):
-        rng = np.random.default_rng(ctx.input_pipeline_id)
-        n = args.batch * 4
-        data = {"input_ids": rng.integers(1000, 30000, [n, args.seq], dtype=np.int32),
+    def examples(n, seed):
+        rng = np.random.default_rng(seed)
+        return {"input_ids": rng.integers(1000, 30000, [n, args.seq], dtype=np.int32),
                 "input_mask": np.ones([n, args.seq], np.int32),
                 "segment_ids": np.zeros([n, args.seq], np.int32),
                 "label_ids": rng.integers(0, 2, [n], dtype=np.int32)}
+
+    def input_fn(params, ctx):
+        data = examples(args.batch * 4, ctx.input_pipeline_id)
         return tf.data.Dataset.from_tensor_slices(data).batch(args.batch, drop_remainder=True).repeat()
 
     optimizer = OptimizerConfig(learning_rate=1e-5, num_train_steps=10 ** 6, num_warmup_steps=10).validate()
@@ -74,22 +77,30 @@ def worker(args):
     start = time.perf_counter()
     estimator.train(input_fn, 3 + args.steps)
     step_seconds = (time.perf_counter() - start) / args.steps
-    grads = [tf.random.normal(v.shape) for v in estimator.named_variables.values()]
-    # in replica context, as the step reduces (for Horovod a plain call)
-    reduce = tf.function(lambda: strategy.run(
-        lambda: strategy.reduce_gradients([tf.identity(g) for g in grads]), ()))
-    out = reduce()
+    # The reduction the step runs, alone: this worker's gradients of one batch as the
+    # compiled gradient function gives them (packed; the word embeddings' as rows), reduced
+    # in replica context (for Horovod a plain call) and made dense.
+    batch = strategy.distribute_batch(tf.nest.map_structure(tf.constant, examples(args.batch, strategy.rank)))
+    grads = strategy.run(lambda b: estimator._grads(b, estimator.loss_scale)[2], (batch,))
+    sent = [list(g.values.shape) for g in grads if isinstance(g, tf.IndexedSlices)]
+    sent = f"{len(grads)} tensors, rows of {sent}" if sent else f"{len(grads)} dense tensors"
+
+    def on_replica(g):  # a replica's own copy (a function argument has no device to reduce from)
+        return [tf.IndexedSlices(tf.identity(x.values), tf.identity(x.indices), x.dense_shape)
+                if isinstance(x, tf.IndexedSlices) else tf.identity(x) for x in g]
+    reduce = tf.function(lambda g: strategy.run(lambda g: estimator._reduce_gradients(on_replica(g)), (g,)))
+    out = reduce(grads)
     strategy.barrier()
     start = time.perf_counter()
     for _ in range(args.steps):
-        out = reduce()
+        out = reduce(grads)
     _ = [t.numpy() for t in tf.nest.flatten(out)]  # wait for the last one
     allreduce_seconds = (time.perf_counter() - start) / args.steps
     if strategy.is_chief:
         print("RESULT " + json.dumps({
             "engine": args.engine, "workers": strategy.num_replicas, "step_seconds": step_seconds,
             "sequences_per_second": args.batch * strategy.num_replicas / step_seconds,
-            "allreduce_seconds": allreduce_seconds,
+            "allreduce_seconds": allreduce_seconds, "sent": sent,
             "parameters": int(sum(np.prod(v.shape) for v in estimator.named_variables.values()))}))
 
 

@@ -44,6 +44,7 @@ class HorovodStrategy(DeviceStrategy):
 
     name = "horovod"
     accepted_options = ("fp16_compression",)
+    reduces_sparse_gradients = True  # allreduce all-gathers tf.IndexedSlices
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -81,8 +82,17 @@ class HorovodStrategy(DeviceStrategy):
         return self.hvd.local_rank()
 
     def reduce_gradients(self, grads):
-        return self.hvd.grouped_allreduce(list(grads), op=self.hvd.Average,
-                                          compression=self.compression)
+        """Dense gradients in one grouped allreduce; an embedding's slices each all-gathered
+        (`allreduce` of tf.IndexedSlices): Horovod 0.28's grouped_allreduce gives slices that
+        follow a dense tensor in its list that tensor's dense_shape."""
+        import tensorflow as tf
+        grads = list(grads)
+        sparse = [i for i, g in enumerate(grads) if isinstance(g, tf.IndexedSlices)]
+        dense = [i for i in range(len(grads)) if i not in sparse]
+        out = dict(zip(dense, self.hvd.grouped_allreduce([grads[i] for i in dense], op=self.hvd.Average,
+                                                         compression=self.compression)))
+        out.update((i, self.hvd.allreduce(grads[i], op=self.hvd.Average)) for i in sparse)
+        return [out[i] for i in range(len(grads))]
 
     def reduce_mean(self, tensors):
         return self.hvd.grouped_allreduce(list(tensors), op=self.hvd.Average)

@@ -158,6 +158,10 @@ class DeviceStrategy:
         given each replica's gradients divided by `gradient_divisor`."""
         return grads
 
+    # whether reduce_gradients takes tf.IndexedSlices (an embedding's gradient, sent as rows:
+    # bert_tf/distribute/gradients.py); a strategy that says no is given dense tensors only
+    reduces_sparse_gradients = False
+
     def replica_mean(self, values):
         """Step logs averaged over the replicas inside the step (replica context); strategies
         that average the logs on the host afterwards (`reduce_metrics`) leave them."""

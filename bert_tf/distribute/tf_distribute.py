@@ -34,6 +34,7 @@ GRADIENT_PACK_BYTES = 8 << 20
 class TFDistributeStrategy(DeviceStrategy):
     compiles_whole_steps = False
     accepted_options = ("fp16_compression",)
+    reduces_sparse_gradients = True  # all_reduce all-gathers tf.IndexedSlices
 
     # THOR's state lives outside the replicas' context; its averaging is Horovod's or none
     averages_between_steps = False
@@ -124,8 +125,11 @@ class TFDistributeStrategy(DeviceStrategy):
         is its own collective (on CPUs a round of gRPC calls each). With `fp16_compression`
         (`--hvd_fp16_compression`, as Horovod's `Compression.fp16`) float32 gradients are
         sent and summed as float16 (half the bytes), then divided by the replica count in
-        float32."""
+        float32. An embedding's slices (`bert_tf.distribute.gradients`) are all-gathered as
+        they are, uncompressed."""
         import tensorflow as tf
+
+        from bert_tf.distribute.gradients import divided
         options = tf.distribute.experimental.CommunicationOptions(bytes_per_pack=GRADIENT_PACK_BYTES)
         grads = list(grads)
         sent = [tf.cast(g, tf.float16) if self._compressed(g) else g for g in grads]
@@ -133,12 +137,13 @@ class TFDistributeStrategy(DeviceStrategy):
                                                                 options=options)
         if not self.fp16_compression:
             return summed
-        return [(tf.cast(s, g.dtype) if self._compressed(g) else s) / self.num_replicas
+        return [divided(tf.cast(s, g.dtype) if self._compressed(g) else s, self.num_replicas)
                 for s, g in zip(summed, grads)]
 
     def _compressed(self, gradient):
         import tensorflow as tf
-        return self.fp16_compression and gradient.dtype == tf.float32
+        return (self.fp16_compression and gradient.dtype == tf.float32
+                and not isinstance(gradient, tf.IndexedSlices))
 
     def replica_mean(self, values):
         import tensorflow as tf

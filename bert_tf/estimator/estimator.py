@@ -28,6 +28,7 @@ from absl import logging
 
 from bert_tf import capture, checkpoints, optimization
 from bert_tf.bucketing import EXAMPLE_INDEX
+from bert_tf.distribute import gradients
 from bert_tf.distribute.local import LocalStrategy
 from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
@@ -122,7 +123,8 @@ class Estimator:
         input, in order): their gradients are summed in a loop inside the compiled function
         and divided by k, so the step sees one batch and the reduction runs once. Where the
         strategy's reduction sums, the division by its replica count joins that one
-        (`gradient_divisor`).
+        (`gradient_divisor`). Without accumulation, across replicas, an embedding's gradient
+        may leave as slices (`bert_tf.distribute.gradients`).
 
         With a `capture.Probe` (only an optimizer's `gradient_fn` passes one) the layers also
         report their inputs and the same tape takes the gradients at their outputs; without
@@ -131,6 +133,9 @@ class Estimator:
         pack = self._optimizer.pack
         k = self.train_params.num_accumulation_steps
         divisor = float(k * self.strategy.gradient_divisor)
+        sparse = (k == 1 and self.strategy.num_replicas > 1
+                  and self.strategy.reduces_sparse_gradients)
+        replicas = self.strategy.num_replicas if sparse else 0
 
         scaling = self._loss_scaling  # without, the scale is 1: no pass over the gradients for it
 
@@ -141,10 +146,8 @@ class Estimator:
                 scaled = loss * loss_scale if scaling else loss
             g = tape.gradient(scaled, variables + capture.outputs(probe))
             capture.take_output_gradients(probe, g[len(variables):], loss_scale if scaling else 1.0)
-            g = [tf.convert_to_tensor(x) if x is not None else tf.zeros_like(v)
-                 for x, v in zip(g, variables)]
-            packed = pack(g)
-            unscaled = [x / loss_scale for x in packed] if scaling else packed
+            packed = pack([gradients.for_reduction(x, v, replicas) for x, v in zip(g, variables)])
+            unscaled = [gradients.divided(x, loss_scale) for x in packed] if scaling else packed
             return loss, dict(spec.logs, total_loss=loss), unscaled
 
         micro_batch = self._optimizer.gradient_fn(micro_batch, self.global_step)
@@ -152,7 +155,7 @@ class Estimator:
         def grads(features, loss_scale):
             if k == 1:
                 loss, logs, g = micro_batch(features, loss_scale)
-                return loss, logs, [x / divisor for x in g] if divisor > 1 else g
+                return loss, logs, [gradients.divided(x, divisor) for x in g] if divisor > 1 else g
             parts = tf.nest.map_structure(
                 lambda t: tf.reshape(t, tf.concat([[k, -1], tf.shape(t)[1:]], 0)), features)
             loss, logs, total = micro_batch(tf.nest.map_structure(lambda t: t[0], parts), loss_scale)
@@ -201,7 +204,11 @@ class Estimator:
     def _replica_gradients(self, batch, loss_scale):
         """In each replica's context: its gradients and logs, averaged over the replicas."""
         _, logs, grads = self._grads(batch, loss_scale)
-        return self.strategy.replica_mean(logs), self.strategy.reduce_gradients(grads)
+        return self.strategy.replica_mean(logs), self._reduce_gradients(grads)
+
+    def _reduce_gradients(self, grads):
+        """One replica's gradients -> the replicas' mean, dense (bench_scaling.py times it)."""
+        return gradients.dense(self.strategy.reduce_gradients(grads))
 
     def _step(self, iterator):
         """One optimizer step on one batch (k micro-batches when accumulating); its logs.

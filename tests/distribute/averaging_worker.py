@@ -13,6 +13,7 @@ worker writes its final weights to OUT/weights_{device}_rank{r}.npz.
 pretraining task on real records (RECORDS), every example with all its masked-LM weights 1,
 so the masked-LM loss, a mean over weighted predictions, is also a mean over examples.
 
+Beside each: slices_{task}_{tag}_rank{r}.txt, how many gradients were sent as tf.IndexedSlices.
 With `--fp16_compression` the gradients travel as float16 (weights_{task}_{device}_fp16_rank{r}.npz);
 with `--accumulation=k` each worker's batch is k micro-batches (..._acc{k}_rank{r}.npz).
 
@@ -98,9 +99,23 @@ def train(args, strategy, task, input_fn, optimizer, tag):
     model_dir = os.path.join(args.out, f"model_{args.task}_{tag}")
     estimator = Estimator(task, RunConfig(model_dir, iterations_per_loop=3, save_checkpoints_steps=3,
                                           log_every_n_steps=3), params, strategy)
+    sent = _count_slices_sent(strategy)
     estimator.train(input_fn, STEPS)
+    with open(os.path.join(args.out, f"slices_{args.task}_{tag}_rank{strategy.rank}.txt"), "w") as f:
+        f.write(str(max(sent, default=0)))
     weights = {name: np.asarray(v) for name, v in estimator.named_variables.items()}
     np.savez(os.path.join(args.out, f"weights_{args.task}_{tag}_rank{strategy.rank}.npz"), **weights)
+
+
+def _count_slices_sent(strategy):
+    """Counts, per traced reduction, the gradients handed to the strategy as tf.IndexedSlices."""
+    sent, reduce = [], strategy.reduce_gradients
+
+    def counting(grads):
+        sent.append(sum(isinstance(g, tf.IndexedSlices) for g in grads))
+        return reduce(grads)
+    strategy.reduce_gradients = counting
+    return sent
 
 
 def main():

@@ -46,6 +46,8 @@ def test_two_workers_average_like_one_worker_with_twice_the_batch(tmp_path):
     rank0 = np.load(tmp_path / "weights_pair_horovod_rank0.npz")
     rank1 = np.load(tmp_path / "weights_pair_horovod_rank1.npz")
     assert len(one.files) > 10
+    # the word embeddings' gradient travels as rows (tf.IndexedSlices, all-gathered)
+    assert [(tmp_path / f"slices_pair_horovod_rank{r}.txt").read_text() for r in (0, 1)] == ["1", "1"]
     for name in one.files:
         np.testing.assert_array_equal(rank0[name], rank1[name], err_msg=name)
         np.testing.assert_allclose(rank0[name], one[name], atol=1e-5, err_msg=name)

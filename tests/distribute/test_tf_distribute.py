@@ -106,6 +106,11 @@ def test_mirrored_and_multiworker_average_like_one_replica_with_twice_the_batch(
         finish(proc)
     one = np.load(tmp_path / f"weights_{task}_cpu_rank0.npz")
     assert len(one.files) > 10
+    # fine-tuning's word embeddings travel as rows (tf.IndexedSlices); pretraining's are also
+    # the masked-LM output layer's, so dense
+    for name in ("cpu_rank0", "mirrored_rank0", "multiworker_rank0", "multiworker_rank1"):
+        slices = int((tmp_path / f"slices_{task}_{name}.txt").read_text())
+        assert slices == (task == "pair" and name != "cpu_rank0"), name
     runs = {name: np.load(tmp_path / f"weights_{task}_{name}.npz")
             for name in ("mirrored_rank0", "multiworker_rank0", "multiworker_rank1")}
     for name in one.files:

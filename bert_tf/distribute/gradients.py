@@ -1,0 +1,47 @@
+"""The form each replica's gradients travel in to the all-reduce.
+
+An embedding lookup's gradient (`tf.gather`) is `tf.IndexedSlices`: one row per looked-up
+id. Reduced as slices (both engines all-gather their rows and indices; summing them into the
+table is the same sum), it costs rows x replicas instead of the whole table. In fine-tuning
+the word embeddings are only looked up, and they are half of MiniLM-L6's gradients: at 8 x 128
+tokens per replica their slices are 1,024 rows against the table's 30,522 (docs/benchmarks.md,
+"Multi-worker scaling"). In pretraining the same table also feeds the masked-LM output layer,
+so its gradient is dense there and travels as before.
+
+Slices travel only where every replica sends the same static row count (XLA gives it) and
+the gathered rows are fewer than the table's; after the reduction the estimator makes them
+dense again (`dense`), so clipping and the optimizer see what they always saw.
+"""
+
+import tensorflow as tf
+
+
+def for_reduction(gradient, variable, replicas):
+    """The gradient as it is sent: slices where `replicas` > 0 and slices pay, else dense
+    (zeros where the loss does not reach the variable)."""
+    if gradient is None:
+        return tf.zeros_like(variable)
+    if replicas and isinstance(gradient, tf.IndexedSlices) and _slices_pay(gradient, variable, replicas):
+        return gradient
+    return tf.convert_to_tensor(gradient)
+
+
+def _slices_pay(slices, variable, replicas):
+    rows = tf.compat.dimension_value(slices.values.shape[0])
+    return rows is not None and rows * replicas < variable.shape[0]
+
+
+def divided(gradient, divisor):
+    """gradient / divisor, for slices too (their values)."""
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(gradient.values / divisor, gradient.indices, gradient.dense_shape)
+    return gradient / divisor
+
+
+def is_sparse(gradient):
+    return isinstance(gradient, tf.IndexedSlices)
+
+
+def dense(gradients):
+    """Reduced gradients as dense tensors (slices summed into their table: duplicate rows add)."""
+    return [tf.convert_to_tensor(g) for g in gradients]
