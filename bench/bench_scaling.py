@@ -12,10 +12,13 @@ up compute: the figure that matters here is the overhead.
 
   python bench/bench_scaling.py [--steps 30] [--batch 8[,16,...]] [--workers 1,2] [--seq 128]
                                 [--engines horovod,multiworker] [--fp16_compression]
+                                [--gradients rows,dense]
 
 --batch is the per-worker batch; a list measures the share at each (the allreduce costs the
 same at any batch, the step grows with it). --fp16_compression sends the gradients as float16
-on both engines (`--hvd_fp16_compression`).
+on both engines (`--hvd_fp16_compression`). --gradients: `rows` is the runner's way (the word
+embeddings' gradient sent as tf.IndexedSlices), `dense` sends the whole table (as pretraining
+does, and as the runner did before); a list measures each, side by side.
 """
 
 import argparse
@@ -46,6 +49,8 @@ def worker(args):
     config = preset("minilm_l6", vocab_size=30522)
     strategy = create_strategy(args.engine, jit_compile=True,
                                options={"fp16_compression": True} if args.fp16_compression else None)
+    if args.gradients == "dense":
+        strategy.reduces_sparse_gradients = False
 
     class Task:
         def create_model(self, params):
@@ -128,7 +133,8 @@ def result_of(procs, label):
 
 def launch(engine, workers, args):
     script = [sys.executable, os.path.abspath(__file__), "--worker", f"--engine={engine}",
-              f"--steps={args.steps}", f"--batch={args.batch}", f"--seq={args.seq}"]
+              f"--steps={args.steps}", f"--batch={args.batch}", f"--seq={args.seq}",
+              f"--gradients={args.gradients}"]
     script += ["--fp16_compression"] if args.fp16_compression else []
     if engine == "horovod":
         horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
@@ -151,23 +157,27 @@ def main():
     parser.add_argument("--engine", default="horovod", help=argparse.SUPPRESS)
     parser.add_argument("--fp16_compression", action="store_true", help="gradients sent as float16")
     parser.add_argument("--port", type=int, default=24456, help="multiworker: first local port")
+    parser.add_argument("--gradients", default="rows", help="rows, dense, or both: rows,dense")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
     results = []
     for batch in [int(b) for b in args.batch.split(",")]:
         for engine in args.engines.split(","):
-            for workers in [int(w) for w in args.workers.split(",")]:
-                result = launch(engine, workers, argparse.Namespace(**dict(vars(args), batch=batch)))
-                results.append(dict(result, batch=batch))
-                print(f"{engine}, {workers} worker(s), batch {batch}: {json.dumps(result)}", flush=True)
+            for gradients in args.gradients.split(","):
+                for workers in [int(w) for w in args.workers.split(",")]:
+                    run = argparse.Namespace(**dict(vars(args), batch=batch, gradients=gradients))
+                    result = launch(engine, workers, run)
+                    results.append(dict(result, batch=batch, gradients=gradients))
+                    print(f"{engine}, {workers} worker(s), batch {batch}, {gradients}: {json.dumps(result)}",
+                          flush=True)
     print(f"MiniLM-L6-sized classifier, {results[0]['parameters']:,} parameters, seq {args.seq}, "
           f"{args.steps} timed steps")
-    print("| engine | workers | per-worker batch | step (s) | sequences/s (global) | allreduce per step (s) "
-          "| allreduce / step |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| engine | word embeddings' gradient | workers | per-worker batch | step (s) | sequences/s (global) "
+          "| allreduce per step (s) | allreduce / step |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['engine']} | {r['workers']} | {r['batch']} | {r['step_seconds']:.3f} | "
+        print(f"| {r['engine']} | {r['gradients']} | {r['workers']} | {r['batch']} | {r['step_seconds']:.3f} | "
               f"{r['sequences_per_second']:.2f} | {r['allreduce_seconds']:.4f} | "
               f"{r['allreduce_seconds'] / r['step_seconds']:.1%} |")
 

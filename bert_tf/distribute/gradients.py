@@ -8,9 +8,14 @@ tokens per replica their slices are 1,024 rows against the table's 30,522 (docs/
 "Multi-worker scaling"). In pretraining the same table also feeds the masked-LM output layer,
 so its gradient is dense there and travels as before.
 
-Slices travel only where every replica sends the same static row count (XLA gives it) and
-the gathered rows are fewer than the table's; after the reduction the estimator makes them
-dense again (`dense`), so clipping and the optimizer see what they always saw.
+Slices travel where their row count is known when the step is traced (a fixed batch and
+sequence length: not with several length buckets, whose length is known only at run time)
+and the rows of all replicas are fewer than the table's. Every worker traces the same shapes,
+so all decide alike (a worker sending slices while another sends the table would mismatch
+their collectives). After the reduction each replica sums the rows back into the table
+(`dense`), so clipping and the optimizer see what they always saw; that sum must come out
+bit-identical on every replica, which `unsorted_segment_sum` is on CPUs and not on GPUs
+(atomics): strategies send slices only from CPUs (`on_cpus`), where the gain was measured.
 """
 
 import tensorflow as tf
@@ -42,6 +47,13 @@ def is_sparse(gradient):
     return isinstance(gradient, tf.IndexedSlices)
 
 
-def dense(gradients):
-    """Reduced gradients as dense tensors (slices summed into their table: duplicate rows add)."""
-    return [tf.convert_to_tensor(g) for g in gradients]
+def dense(gradients, shapes):
+    """Reduced gradients as dense tensors of `shapes` (slices summed into their table:
+    duplicate rows add; the table's static shape kept for what compiles after)."""
+    return [tf.math.unsorted_segment_sum(g.values, g.indices, shape[0]) if is_sparse(g) else g
+            for g, shape in zip(gradients, shapes)]
+
+
+def on_cpus(devices):
+    """Whether every device named is a CPU (where slices may travel: see the module's docstring)."""
+    return all("CPU:" in str(d).upper() for d in devices)

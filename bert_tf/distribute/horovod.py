@@ -44,7 +44,6 @@ class HorovodStrategy(DeviceStrategy):
 
     name = "horovod"
     accepted_options = ("fp16_compression",)
-    reduces_sparse_gradients = True  # allreduce all-gathers tf.IndexedSlices
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -54,6 +53,9 @@ class HorovodStrategy(DeviceStrategy):
             logging.warning("--horovod without horovodrun (or mpirun): training as one worker; "
                             "launch with horovodrun -np N ... for N workers")
         self._pin_gpu()
+        import tensorflow as tf
+        # allreduce all-gathers tf.IndexedSlices; on CPUs only (bert_tf/distribute/gradients.py)
+        self.reduces_sparse_gradients = not tf.config.list_physical_devices("GPU")
         self.compression = (self.hvd.Compression.fp16 if self.option_is_set("fp16_compression")
                             else self.hvd.Compression.none)
 

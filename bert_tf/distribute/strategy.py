@@ -159,7 +159,8 @@ class DeviceStrategy:
         return grads
 
     # whether reduce_gradients takes tf.IndexedSlices (an embedding's gradient, sent as rows:
-    # bert_tf/distribute/gradients.py); a strategy that says no is given dense tensors only
+    # bert_tf/distribute/gradients.py); a strategy that says no is given dense tensors only.
+    # Horovod and the built-in tf.distribute kinds say yes on CPUs.
     reduces_sparse_gradients = False
 
     def replica_mean(self, values):

@@ -34,15 +34,18 @@ GRADIENT_PACK_BYTES = 8 << 20
 class TFDistributeStrategy(DeviceStrategy):
     compiles_whole_steps = False
     accepted_options = ("fp16_compression",)
-    reduces_sparse_gradients = True  # all_reduce all-gathers tf.IndexedSlices
 
     # THOR's state lives outside the replicas' context; its averaging is Horovod's or none
     averages_between_steps = False
 
-    def __init__(self, tf_strategy, name="tf_distribute", **kwargs):
+    def __init__(self, tf_strategy, name="tf_distribute", sparse_gradients=False, **kwargs):
+        """sparse_gradients: whether an embedding's rows may travel as tf.IndexedSlices (the
+        built-in kinds, on CPUs only: gradients.py); a vendor's strategy gets dense tensors."""
+        from bert_tf.distribute.gradients import on_cpus
         self.name = name
         super().__init__(**kwargs)
         self.tf_strategy = tf_strategy
+        self.reduces_sparse_gradients = sparse_gradients and on_cpus(tf_strategy.extended.worker_devices)
         self.fp16_compression = self.option_is_set("fp16_compression")
         resolver = getattr(tf_strategy, "cluster_resolver", None)
         self._rank, self._workers = 0, 1
@@ -62,7 +65,7 @@ class TFDistributeStrategy(DeviceStrategy):
             tf_strategy = _mirrored(options.pop("logical_devices", None))
         else:
             tf_strategy = _multiworker()
-        return cls(tf_strategy, name=kind, options=options, **kwargs)
+        return cls(tf_strategy, name=kind, options=options, sparse_gradients=True, **kwargs)
 
     # ------------------------------------------------------------------ identity
     @property

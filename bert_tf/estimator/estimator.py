@@ -208,7 +208,7 @@ class Estimator:
 
     def _reduce_gradients(self, grads):
         """One replica's gradients -> the replicas' mean, dense (bench_scaling.py times it)."""
-        return gradients.dense(self.strategy.reduce_gradients(grads))
+        return gradients.dense(self.strategy.reduce_gradients(grads), self._optimizer.gradient_shapes)
 
     def _step(self, iterator):
         """One optimizer step on one batch (k micro-batches when accumulating); its logs.

@@ -63,6 +63,8 @@ def test_two_thor_workers_agree_and_with_averaged_factors_equal_one_with_twice_t
                    "--thor_average=inverses,factors"))
     one = np.load(tmp_path / "weights_pair_cpu_thor_factors_rank0.npz")
     for average in ("inverses", "factors"):
+        # THOR's factor steps (a cond of two gradient functions) send the rows as well
+        assert (tmp_path / f"slices_pair_horovod_thor_{average}_rank0.txt").read_text() == "1"
         rank0 = np.load(tmp_path / f"weights_pair_horovod_thor_{average}_rank0.npz")
         rank1 = np.load(tmp_path / f"weights_pair_horovod_thor_{average}_rank1.npz")
         for name in one.files:
