@@ -41,6 +41,7 @@ def worker(args):
 
     from bert_tf.config import preset
     from bert_tf.distribute import create_strategy
+    from bert_tf.distribute.gradients import is_sparse
     from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig
     from bert_tf.estimator.estimator import TrainParams
     from bert_tf.heads import BertClassifierModel, classification_loss
@@ -87,12 +88,12 @@ def worker(args):
     # in replica context (for Horovod a plain call) and made dense.
     batch = strategy.distribute_batch(tf.nest.map_structure(tf.constant, examples(args.batch, strategy.rank)))
     grads = strategy.run(lambda b: estimator._grads(b, estimator.loss_scale)[2], (batch,))
-    sent = [list(g.values.shape) for g in grads if isinstance(g, tf.IndexedSlices)]
+    sent = [list(g.values.shape) for g in grads if is_sparse(g)]
     sent = f"{len(grads)} tensors, rows of {sent}" if sent else f"{len(grads)} dense tensors"
 
     def on_replica(g):  # a replica's own copy (a function argument has no device to reduce from)
         return [tf.IndexedSlices(tf.identity(x.values), tf.identity(x.indices), x.dense_shape)
-                if isinstance(x, tf.IndexedSlices) else tf.identity(x) for x in g]
+                if is_sparse(x) else tf.identity(x) for x in g]
     reduce = tf.function(lambda g: strategy.run(lambda g: estimator._reduce_gradients(on_replica(g)), (g,)))
     out = reduce(grads)
     strategy.barrier()
@@ -159,6 +160,10 @@ def main():
     parser.add_argument("--port", type=int, default=24456, help="multiworker: first local port")
     parser.add_argument("--gradients", default="rows", help="rows, dense, or both: rows,dense")
     args = parser.parse_args()
+    for flag, accepted in (("gradients", ("rows", "dense")), ("engines", ("horovod", "multiworker"))):
+        wrong = sorted(set(getattr(args, flag).split(",")) - set(accepted))
+        if wrong:
+            parser.error(f"--{flag}: {', '.join(wrong)} is not one of {', '.join(accepted)}")
     if args.worker:
         return worker(args)
     results = []

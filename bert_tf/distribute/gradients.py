@@ -26,7 +26,7 @@ def for_reduction(gradient, variable, replicas):
     (zeros where the loss does not reach the variable)."""
     if gradient is None:
         return tf.zeros_like(variable)
-    if replicas and isinstance(gradient, tf.IndexedSlices) and _slices_pay(gradient, variable, replicas):
+    if replicas and is_sparse(gradient) and _slices_pay(gradient, variable, replicas):
         return gradient
     return tf.convert_to_tensor(gradient)
 
@@ -38,12 +38,13 @@ def _slices_pay(slices, variable, replicas):
 
 def divided(gradient, divisor):
     """gradient / divisor, for slices too (their values)."""
-    if isinstance(gradient, tf.IndexedSlices):
+    if is_sparse(gradient):
         return tf.IndexedSlices(gradient.values / divisor, gradient.indices, gradient.dense_shape)
     return gradient / divisor
 
 
 def is_sparse(gradient):
+    """Whether the gradient travels as rows (tf.IndexedSlices)."""
     return isinstance(gradient, tf.IndexedSlices)
 
 

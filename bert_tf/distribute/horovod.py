@@ -12,6 +12,7 @@ import os
 
 from absl import logging
 
+from bert_tf.distribute.local import visible_gpus
 from bert_tf.distribute.strategy import DeviceStrategy
 from bert_tf.errors import UserError
 
@@ -53,22 +54,20 @@ class HorovodStrategy(DeviceStrategy):
             logging.warning("--horovod without horovodrun (or mpirun): training as one worker; "
                             "launch with horovodrun -np N ... for N workers")
         self._pin_gpu()
-        import tensorflow as tf
         # allreduce all-gathers tf.IndexedSlices; on CPUs only (bert_tf/distribute/gradients.py)
-        self.reduces_sparse_gradients = not tf.config.list_physical_devices("GPU")
+        self.reduces_sparse_gradients = not visible_gpus()
         self.compression = (self.hvd.Compression.fp16 if self.option_is_set("fp16_compression")
                             else self.hvd.Compression.none)
 
     def _pin_gpu(self):
         """Each worker sees only its own GPU (local rank), as NVIDIA's scripts do."""
         import tensorflow as tf
-        gpus = tf.config.list_physical_devices("GPU")
+        gpus = visible_gpus()
         if gpus:
             tf.config.set_visible_devices(gpus[self.local_rank % len(gpus)], "GPU")
 
     def describe(self):
-        import tensorflow as tf
-        where = f"GPU (local rank {self.local_rank})" if tf.config.list_physical_devices("GPU") else "CPU"
+        where = f"GPU (local rank {self.local_rank})" if visible_gpus() else "CPU"
         return f"horovod, worker {self.rank} of {self.num_replicas} on its {where}"
 
     @property
@@ -87,9 +86,9 @@ class HorovodStrategy(DeviceStrategy):
         """Dense gradients in one grouped allreduce; an embedding's slices each all-gathered
         (`allreduce` of tf.IndexedSlices): Horovod 0.28's grouped_allreduce gives slices that
         follow a dense tensor in its list that tensor's dense_shape."""
-        import tensorflow as tf
+        from bert_tf.distribute.gradients import is_sparse
         grads = list(grads)
-        sparse = [i for i, g in enumerate(grads) if isinstance(g, tf.IndexedSlices)]
+        sparse = [i for i, g in enumerate(grads) if is_sparse(g)]
         dense = [i for i in range(len(grads)) if i not in sparse]
         out = dict(zip(dense, self.hvd.grouped_allreduce([grads[i] for i in dense], op=self.hvd.Average,
                                                          compression=self.compression)))

@@ -145,8 +145,8 @@ class TFDistributeStrategy(DeviceStrategy):
 
     def _compressed(self, gradient):
         import tensorflow as tf
-        return (self.fp16_compression and gradient.dtype == tf.float32
-                and not isinstance(gradient, tf.IndexedSlices))
+        from bert_tf.distribute.gradients import is_sparse
+        return self.fp16_compression and gradient.dtype == tf.float32 and not is_sparse(gradient)
 
     def replica_mean(self, values):
         import tensorflow as tf

@@ -40,6 +40,7 @@ import tensorflow as tf  # noqa: E402
 
 from bert_tf.config import preset  # noqa: E402
 from bert_tf.distribute import create_strategy  # noqa: E402
+from bert_tf.distribute.gradients import is_sparse  # noqa: E402
 from bert_tf.estimator import TRAIN, Estimator, EstimatorSpec, RunConfig  # noqa: E402
 from bert_tf.estimator.estimator import TrainParams  # noqa: E402
 from bert_tf.heads import BertClassifierModel, classification_loss  # noqa: E402
@@ -112,7 +113,7 @@ def _count_slices_sent(strategy):
     sent, reduce = [], strategy.reduce_gradients
 
     def counting(grads):
-        sent.append(sum(isinstance(g, tf.IndexedSlices) for g in grads))
+        sent.append(sum(map(is_sparse, grads)))
         return reduce(grads)
     strategy.reduce_gradients = counting
     return sent
