@@ -18,7 +18,6 @@ import contextlib
 import glob
 import json
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -28,6 +27,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert_tf  # noqa: E402,F401  (turns on oneDNN before TensorFlow loads)
+import machine  # noqa: E402  (bench/machine.py)
 import tensorflow as tf  # noqa: E402
 
 from bench_model import best_ms_per_call, pretraining_step_fns, synthetic_batch  # noqa: E402
@@ -113,7 +113,7 @@ def main():
             print(f"  {what}: " + ", ".join(f"{v} {m:.0f} MiB ({m - mib['bert']:+.0f})"
                                             for v, m in mib.items()), flush=True)
         return
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"machine: {machine.describe()}; "
           f"TF {tf.__version__}; size {args.size}, XLA, best of {args.rounds} interleaved rounds")
     for batch, seq in SHAPES:
         parts = {}

@@ -18,7 +18,6 @@ Record the output in docs/benchmarks.md.
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert_tf  # noqa: E402,F401  (turns on oneDNN before TensorFlow loads)
+import machine  # noqa: E402  (bench/machine.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("BERT_TF_SHARED_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data"))
@@ -128,7 +128,7 @@ def main():
     parser.add_argument("--skip_conversion", action="store_true")
     args = parser.parse_args()
     import tensorflow as tf
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"machine: {machine.describe()}; "
           f"TF {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
     if not args.skip_conversion:
         print(f"conversion of dev-v1.1.json (prediction mode) at {SEQ}/{STRIDE}/{QUERY}:")

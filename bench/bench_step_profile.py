@@ -31,6 +31,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_enable
                            f"--xla_dump_to={WORK}/hlo --xla_dump_hlo_as_text --xla_dump_hlo_pass_re=NONE")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_model  # noqa: E402  (imports TensorFlow with the flags above)
+import machine  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
@@ -101,7 +102,8 @@ def main():
     for _ in range(args.steps):
         train().numpy()
     tf.profiler.experimental.stop()
-    peak = bench_model.matmul_peak()
+    peaks = bench_model.matmul_peaks()
+    peak = max(peaks.values())
     step_gflop = ours.gflop_per_seq_train * bench_model.BATCH
     hlo = max(glob.glob(f"{WORK}/hlo/*fused*cpu_after_optimizations.txt"), key=os.path.getsize)
     names = op_names(open(hlo).read())
@@ -112,8 +114,9 @@ def main():
         if kind != "matmul":
             others[f"{thunk} ({kind}: {names.get(thunk, '?')})"] += ms
     total = sum(classes.values())
+    print(f"machine: {machine.describe()}")
     print(f"{args.size}, batch {bench_model.BATCH}, seq {bench_model.SEQ}: {step_gflop:.0f} GFLOP per step; "
-          f"matmul peak {peak:.0f} GFLOP/s; thunk time {total:.0f} ms per step")
+          f"matmul peak {peak:.0f} GFLOP/s ({bench_model.peaks_text(peaks)}); thunk time {total:.0f} ms per step")
     print("| class | ms per step | share |")
     print("| --- | --- | --- |")
     for name, ms in classes.most_common():
