@@ -242,8 +242,8 @@ def against_model_garden(size, rounds):
             ratios.append(ratio)
             ours_all.append(mine)
             peer_all.append(theirs["train"])
-            print(f"round {r + 1}: matmul peak {peak:5.0f} GFLOP/s ({peaks_text(peaks)}) | bert_tf train {mine:5.2f} seq/s "
-                  f"({mine * gflop / peak:5.1%} of peak) | Model Garden XLA {theirs['xla']:5.2f}, graph "
+            print(f"round {r + 1}: matmul peak {peak:5.0f} GFLOP/s ({peaks_text(peaks)}) | bert_tf train "
+                  f"{mine:5.2f} seq/s ({mine * gflop / peak:5.1%} of peak) | Model Garden XLA {theirs['xla']:5.2f}, graph "
                   f"{theirs['graph']:5.2f} seq/s ({theirs['train'] * gflop / peak:5.1%} of peak) | "
                   f"ours/Model Garden {ratio:.3f}x", flush=True)
     peer.close()
