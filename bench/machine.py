@@ -28,7 +28,8 @@ def cpuinfo_fields(path="/proc/cpuinfo"):
 
 
 def describe(path="/proc/cpuinfo"):
-    """'<CPU model>, <n> cores, <widest vector extension>', e.g. 'Intel(R) Xeon(R) Processor @ 2.80GHz, 2 cores, AVX-512'."""
+    """'<CPU model>, <n> cores, <widest vector extension>', e.g.
+    'Intel(R) Xeon(R) Processor @ 2.80GHz, 2 cores, AVX-512'."""
     fields = cpuinfo_fields(path)
     flags = set(fields.get("flags", "").split())
     vector = next((name for flag, name in VECTOR_EXTENSIONS if flag in flags), "vector extensions unknown")
