@@ -35,6 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import machine  # noqa: E402  (bench/machine.py, beside this script)
 DATA = os.environ.get("BERT_TF_SHARED_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data"))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 MODES = {"padded": "--nobucket_by_length", "bucketed": "--bucket_by_length"}
@@ -245,7 +246,7 @@ def main():
         parser.error(f"--squad_chunks={args.squad_chunks}: dev has four chunks of 12 articles (1-4)")
     os.makedirs(args.work, exist_ok=True)
     runner = Runner(args.work, args.lock)
-    print(f"machine: {os.cpu_count()} cores; work {args.work}", flush=True)
+    print(f"machine: {machine.describe()}; work {args.work}", flush=True)
     model = minilm(runner)
     summary = {}
     parts = {"mrpc": lambda: mrpc(runner, model, [int(s) for s in args.seeds.split(",")]),

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+import machine  # bench/machine.py, beside this script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
@@ -114,7 +116,7 @@ def main():
               f"--output_dir={tmp}/par2", "--num_output_shards=16", "--mode=parallel", "--num_workers=2", *common]),
         ][:1 if args.long_line else None]
         print(f"corpus: {args.corpus} ({len(files)} files, {mb:.1f} MB); dupe_factor {args.dupe_factor}; "
-              f"{os.cpu_count()} cores")
+              f"machine: {machine.describe()}")
         base = None
         for name, size, cmd in runs:
             seconds, peak = run_measured(cmd, env)

@@ -31,6 +31,8 @@ import bert_tf  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import machine  # noqa: E402  (bench/machine.py)
+
 from bench_model import flops_per_sequence, matmul_peak, measure_peer  # noqa: E402
 from bert_tf import optimization  # noqa: E402
 from bert_tf.config import preset  # noqa: E402
@@ -135,7 +137,7 @@ def main():
     args = parser.parse_args()
     loops = [int(x) for x in args.loops.split(",")]
     peak = matmul_peak()
-    print(f"{os.cpu_count()} cores; TF {tf.__version__}; XLA {'off' if args.no_xla else 'on'}; "
+    print(f"machine: {machine.describe()}; TF {tf.__version__}; XLA {'off' if args.no_xla else 'on'}; "
           f"fp32 matmul peak {peak:.0f} GFLOP/s; medians of {args.rounds} interleaved rounds")
     for size in args.sizes.split(","):
         config, seq, pred, batch_size, settings, results = measure(size, loops, not args.no_xla, args.rounds)

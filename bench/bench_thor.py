@@ -36,6 +36,8 @@ import sys
 import tempfile
 import time
 
+import machine  # bench/machine.py, beside this script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 BOOKS = os.path.join(DATA, "pretrain_text", "gutenberg_nltk")
@@ -227,7 +229,7 @@ def cost(rounds, calls):
         del tf
     med = {k: statistics.median(v) for k, v in times.items()}
     amortized = (99 * med["thor_ordinary"] + med["thor_factor"]) / 100
-    print(f"tiny, seq {SEQ}, batch {BATCH}, XLA, {os.cpu_count()} cores; ms per step, median of "
+    print(f"tiny, seq {SEQ}, batch {BATCH}, XLA, {machine.describe()}; ms per step, median of "
           f"{rounds} interleaved rounds of {calls} steps (factor step: median of 5 per round)")
     for k, v in med.items():
         print(f"  {k:14s} {1000 * v:8.1f} ms   x{v / med['adamw']:.3f} vs AdamW")
