@@ -1,14 +1,17 @@
 """Which XLA_FLAGS change the program XLA compiles here, before anyone times them.
 
-A flag the build ignores (a library not compiled in, a pass whose cost model declines) leaves
-the optimized HLO as it was, and timing it measures the default again: two earlier flag tables
-in docs/benchmarks.md did that. This compiles one BERT feed-forward block (dot, bias, GELU,
-dot, residual, layer-norm moments) in a fresh process per flag set, dumps XLA's optimized HLO,
-and compares it, metadata removed, with the default's: the dots left, the library fusions
-(YNNPACK, XNNPACK, oneDNN) and custom calls.
+A flag the build ignores, or that needs another flag to act (oneDNN's fusion types need
+`--xla_cpu_use_onednn=true`), or whose pass declines (a cost model), leaves the optimized HLO
+as it was, and timing it measures the default again: two earlier flag tables in
+docs/benchmarks.md did that. This compiles one BERT block forward and backward (the
+feed-forward dots, bias, GELU, residual, layer-norm moments, attention's batched dots and
+softmax) in a fresh process per flag set, dumps XLA's optimized HLO, and compares it, metadata
+removed, with the default's: the dots XLA emits itself, the dots and reductions each library
+fusion (YNNPACK, XNNPACK, oneDNN) took over, the custom calls. Flags that act after the HLO
+(code generation, e.g. vector width) are not seen here: this is for library and HLO-pass flags.
 
-  python bench/xla_flags_effect.py                      # the flags studied so far
-  python bench/xla_flags_effect.py "--xla_cpu_foo=1" ...   # or your own, one set per argument
+  python bench/xla_flags_effect.py                          # the flags studied so far
+  python bench/xla_flags_effect.py "--xla_cpu_foo=1" ...    # or your own, one set per argument
 """
 
 import glob
@@ -19,10 +22,16 @@ import sys
 import tempfile
 from collections import Counter
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 STUDIED = [
     "--xla_cpu_use_onednn=true",
     "--xla_cpu_experimental_onednn_fusion_type=dot",
     "--xla_cpu_experimental_onednn_fusion_type=dot,eltwise,reduce",
+    "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot",
+    "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot,eltwise,reduce",
+    "--xla_cpu_experimental_onednn_custom_call=true",
+    "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
     "--xla_cpu_experimental_xnn_fusion_type=dot",
     "--xla_cpu_experimental_xnn_fusion_type=dot,eltwise,reduce",
     "--xla_cpu_experimental_xnn_fusion_type=dot"
@@ -38,24 +47,30 @@ STUDIED = [
 BLOCK = """
 import bert_tf, tensorflow as tf
 @tf.function(jit_compile=True)
-def block(x, w1, b1, w2):
-    h = tf.matmul(x, w1) + b1
-    h = 0.5 * h * (1 + tf.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))
-    y = tf.matmul(h, w2) + x
-    mean, var = tf.nn.moments(y, [-1], keepdims=True)
-    return (y - mean) * tf.math.rsqrt(var + 1e-12)
-block(tf.ones([1024, 768]), tf.ones([768, 3072]), tf.ones([3072]), tf.ones([3072, 768])).numpy()
+def block(x, w1, b1, w2, q):
+    with tf.GradientTape() as tape:
+        tape.watch([x, w1, w2, q])
+        scores = tf.nn.softmax(tf.matmul(q, q, transpose_b=True))  # attention's batched dots
+        h = tf.matmul(x, w1) + b1
+        h = 0.5 * h * (1 + tf.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))
+        y = tf.matmul(h, w2) + x
+        mean, var = tf.nn.moments(y, [-1], keepdims=True)
+        loss = tf.reduce_sum((y - mean) * tf.math.rsqrt(var + 1e-12)) + tf.reduce_sum(tf.matmul(scores, q))
+    return tape.gradient(loss, [x, w1, w2, q])
+block(tf.ones([1024, 768]), tf.ones([768, 3072]), tf.ones([3072]), tf.ones([3072, 768]),
+      tf.ones([8, 12, 128, 64]))
 """
 
 
 def optimized_hlo(flags):
-    """The block's optimized HLO text under `flags`, metadata and module name removed."""
+    """(the block's optimized HLO text under `flags`, metadata and module name removed, None)
+    or (None, why it failed, in one line)."""
     with tempfile.TemporaryDirectory() as dump:
         env = dict(os.environ, XLA_FLAGS=f"{flags} --xla_dump_to={dump} --xla_dump_hlo_as_text".strip(),
                    TF_CPP_MIN_LOG_LEVEL="2")
-        run = subprocess.run([sys.executable, "-c", BLOCK], env=env, capture_output=True, text=True)
+        run = subprocess.run([sys.executable, "-c", BLOCK], env=env, capture_output=True, text=True, cwd=ROOT)
         if run.returncode:
-            return None, run.stderr.strip().splitlines()[-1]
+            return None, failure(run)
         files = glob.glob(os.path.join(dump, "*cpu_after_optimizations.txt"))
         if len(files) != 1:
             return None, f"expected one optimized module, found {len(files)}"
@@ -64,30 +79,64 @@ def optimized_hlo(flags):
     return re.sub(r"^HloModule .*$", "", text, flags=re.M), None
 
 
+def failure(run):
+    """One line saying why the compiling process failed: its last error-like line of stderr."""
+    lines = run.stderr.strip().splitlines()
+    causes = [line for line in lines if re.search(r"^F\d{4}|Check failed|Error|Unknown flag", line)]
+    return f"exit {run.returncode}: {(causes or lines or ['no message'])[-1].strip()}".replace("|", "/")
+
+
 def computations(hlo):
-    """{computation name: its body} of an HLO module's text."""
-    return dict(re.findall(r"^(?:ENTRY )?%(\S+) \(.*?\n(.*?)^}", hlo, re.M | re.S))
+    """{computation name: its body} of an HLO module's text (the entry's included)."""
+    bodies = dict(re.findall(r"^(?:ENTRY )?%(\S+) \(.*?\n(.*?)^}", hlo, re.M | re.S))
+    if not re.search(r"^ENTRY ", hlo, re.M) or not bodies:
+        raise SystemExit("the optimized HLO dump is not in the expected text form (no ENTRY computation)")
+    return bodies
+
+
+def called_by(name, bodies):
+    """`name` and every computation it calls, transitively (fusions, reducers)."""
+    seen, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += re.findall(r"(?:calls|to_apply|called_computations)=\{?%([^,\s}]+)", bodies.get(current, ""))
+    return seen
+
+
+def opcodes(body):
+    """Counter of the HLO ops in a computation's body (tuple-shaped results included)."""
+    return Counter(re.findall(r"^\s*(?:ROOT )?%\S+ = (?:\([^=]*?\)|\S+) ([a-z][a-z-]*)\(", body, re.M))
 
 
 def summary(hlo):
-    """'2 dots by XLA; __ynn_fusion [reduce x1]; 0 custom calls': the dots XLA emits itself,
-    and what each library fusion (YNNPACK, XNNPACK, oneDNN) took over."""
+    """'11 dots by XLA; 5 x __ynn_fusion [reduce x1]; custom calls: none': the dots XLA
+    emits itself, and the dots and reductions each library fusion (YNNPACK, XNNPACK, oneDNN)
+    took over."""
     bodies = computations(hlo)
     library = re.findall(r'calls=%([^,\s]+).*"kind":"(__[a-z_]+)"', hlo)
-    taken = []
+    taken, library_names = Counter(), set()
     for called, kind in library:
-        ops = Counter(re.findall(r" = \S+ (dot|reduce|reduce-window)\(", bodies.get(called, "")))
-        taken.append(f"{kind} [{', '.join(f'{op} x{n}' for op, n in sorted(ops.items())) or 'element-wise'}]")
-    library_names = {called for called, _ in library}
-    own_dots = sum(body.count(" dot(") for name, body in bodies.items() if name not in library_names)
-    return (f"{own_dots} dots by XLA; {'; '.join(sorted(taken)) or 'no library fusion'}; "
-            f"{hlo.count('custom-call(')} custom calls")
+        names = called_by(called, bodies)
+        library_names |= names
+        ops = sum((opcodes(bodies.get(n, "")) for n in names), Counter())
+        picked = {op: n for op, n in ops.items() if op in ("dot", "convolution", "reduce", "reduce-window")}
+        taken[f"{kind} [{', '.join(f'{op} x{n}' for op, n in sorted(picked.items())) or 'element-wise'}]"] += 1
+    own_dots = sum(opcodes(body)["dot"] for name, body in bodies.items() if name not in library_names)
+    calls = re.findall(r'custom_call_target="([^"]+)"', hlo)
+    fusions = "; ".join(f"{n} x {what}" for what, n in sorted(taken.items())) or "no library fusion"
+    return (f"{own_dots} dots by XLA; {fusions}; "
+            f"custom calls: {', '.join(sorted(set(calls))) or 'none'}")
 
 
 def main(flag_sets):
     default, error = optimized_hlo("")
-    if error:
-        raise SystemExit(f"the block does not compile without flags: {error}")
+    again, error_again = optimized_hlo("")
+    if error or error_again:
+        raise SystemExit(f"the block does not compile without flags: {error or error_again}")
+    if again != default:
+        raise SystemExit("two compilations without flags gave different HLO: a comparison would mean nothing")
     print(f"| XLA_FLAGS | optimized HLO |\n| --- | --- |\n| none | {summary(default)} |")
     for flags in flag_sets:
         hlo, error = optimized_hlo(flags)
