@@ -17,12 +17,15 @@ fusion (YNNPACK, XNNPACK, oneDNN) took over, the custom calls. Flags that act af
 import glob
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPILE_TIMEOUT_S = 600
+CALL_REFERENCE = r"(?:calls|to_apply|condition|body|called_computations|branch_computations)=(\{[^}]*\}|%[^,\s]+)"
 
 STUDIED = [
     "--xla_cpu_use_onednn=true",
@@ -68,7 +71,11 @@ def optimized_hlo(flags):
     with tempfile.TemporaryDirectory() as dump:
         env = dict(os.environ, XLA_FLAGS=f"{flags} --xla_dump_to={dump} --xla_dump_hlo_as_text".strip(),
                    TF_CPP_MIN_LOG_LEVEL="2")
-        run = subprocess.run([sys.executable, "-c", BLOCK], env=env, capture_output=True, text=True, cwd=ROOT)
+        try:
+            run = subprocess.run([sys.executable, "-c", BLOCK], env=env, capture_output=True, text=True,
+                                 errors="replace", cwd=ROOT, timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return None, f"no result within {COMPILE_TIMEOUT_S} s"
         if run.returncode:
             return None, failure(run)
         files = glob.glob(os.path.join(dump, "*cpu_after_optimizations.txt"))
@@ -76,37 +83,50 @@ def optimized_hlo(flags):
             return None, f"expected one optimized module, found {len(files)}"
         text = open(files[0]).read()
     text = re.sub(r", metadata=\{[^}]*\}", "", text)
+    text = re.sub(r"/\*.*?\*/", "", text)  # XLA's /*index=5*/ markers in long tuples and operand lists
     return re.sub(r"^HloModule .*$", "", text, flags=re.M), None
 
 
 def failure(run):
-    """One line saying why the compiling process failed: its last error-like line of stderr."""
-    lines = run.stderr.strip().splitlines()
-    causes = [line for line in lines if re.search(r"^F\d{4}|Check failed|Error|Unknown flag", line)]
-    return f"exit {run.returncode}: {(causes or lines or ['no message'])[-1].strip()}".replace("|", "/")
+    """One line saying why the compiling process failed: how it ended (an exit status, or the
+    signal that killed it) and the last line of its stderr, or of those that name an error
+    when it exited by itself."""
+    lines = run.stderr.strip().splitlines() or ["no message"]
+    if run.returncode < 0:
+        how, cause = f"killed by {signal.Signals(-run.returncode).name}", lines[-1]
+    else:
+        errors = [line for line in lines if re.search(r"^F\d{4}|Check failed|Error|Unknown flag", line)]
+        how, cause = f"exit {run.returncode}", (errors or lines)[-1]
+    return f"{how}: {cause.strip()}".replace("|", "/")
 
 
 def computations(hlo):
     """{computation name: its body} of an HLO module's text (the entry's included)."""
     bodies = dict(re.findall(r"^(?:ENTRY )?%(\S+) \(.*?\n(.*?)^}", hlo, re.M | re.S))
-    if not re.search(r"^ENTRY ", hlo, re.M) or not bodies:
-        raise SystemExit("the optimized HLO dump is not in the expected text form (no ENTRY computation)")
+    if not re.search(r"^ENTRY ", hlo, re.M):
+        raise SystemExit("the optimized HLO dump has no ENTRY computation: not the text form expected")
+    if not bodies:
+        raise SystemExit("no computation could be read from the optimized HLO dump")
     return bodies
 
 
 def called_by(name, bodies):
-    """`name` and every computation it calls, transitively (fusions, reducers)."""
+    """`name` and every computation it calls, transitively: fusions, reducers, loop conditions
+    and bodies, branches (`calls=`, `to_apply=`, `condition=`, `body=`, and the `{%a, %b}` lists
+    of `calls=`, `called_computations=`, `branch_computations=`)."""
     seen, todo = set(), [name]
     while todo:
         current = todo.pop()
         if current not in seen:
             seen.add(current)
-            todo += re.findall(r"(?:calls|to_apply|called_computations)=\{?%([^,\s}]+)", bodies.get(current, ""))
+            for ref in re.findall(CALL_REFERENCE, bodies.get(current, "")):
+                todo += re.findall(r"%([^,\s}]+)", ref)
     return seen
 
 
 def opcodes(body):
-    """Counter of the HLO ops in a computation's body (tuple-shaped results included)."""
+    """Counter of the HLO ops in a computation's body (tuple-shaped results included, once the
+    /*index=N*/ markers are gone: `optimized_hlo` removes them)."""
     return Counter(re.findall(r"^\s*(?:ROOT )?%\S+ = (?:\([^=]*?\)|\S+) ([a-z][a-z-]*)\(", body, re.M))
 
 
@@ -130,18 +150,22 @@ def summary(hlo):
             f"custom calls: {', '.join(sorted(set(calls))) or 'none'}")
 
 
+def differing_lines(hlo, default):
+    """How many lines the two HLO texts do not share (each counted where it appears)."""
+    return len(set(hlo.splitlines()) ^ set(default.splitlines()))
+
+
 def main(flag_sets):
     default, error = optimized_hlo("")
-    again, error_again = optimized_hlo("")
-    if error or error_again:
-        raise SystemExit(f"the block does not compile without flags: {error or error_again}")
-    if again != default:
+    if error:
+        raise SystemExit(f"the block does not compile without flags: {error}")
+    if optimized_hlo("")[0] != default:
         raise SystemExit("two compilations without flags gave different HLO: a comparison would mean nothing")
     print(f"| XLA_FLAGS | optimized HLO |\n| --- | --- |\n| none | {summary(default)} |")
     for flags in flag_sets:
         hlo, error = optimized_hlo(flags)
         verdict = (f"fails: {error}" if error else "the same as none" if hlo == default
-                   else f"changed: {summary(hlo)}")
+                   else f"changed ({differing_lines(hlo, default)} lines differ): {summary(hlo)}")
         print(f"| `{flags}` | {verdict} |", flush=True)
 
 
