@@ -169,5 +169,20 @@ def main(flag_sets):
         print(f"| `{flags}` | {verdict} |", flush=True)
 
 
+def flag_sets_from(argv):
+    """The command line's flag sets; help printed, or one line and exit 2 for an argument
+    that is not a set of `--flag[=value]` (a typo would otherwise cost two compilations and
+    come back as XLA's own refusal in the table)."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(__doc__)
+        sys.exit(0)
+    for arg in argv:
+        if not arg.split() or any(not token.startswith("--") for token in arg.split()):
+            print(f"xla_flags_effect.py: {arg!r} is not a set of XLA flags: give each set as one argument "
+                  f"of space-separated --flag[=value] (e.g. \"--xla_cpu_use_onednn=true\")", file=sys.stderr)
+            sys.exit(2)
+    return argv or STUDIED
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or STUDIED)
+    main(flag_sets_from(sys.argv[1:]))
