@@ -10,11 +10,13 @@ removed, with the default's: the dots XLA emits itself, the dots and reductions 
 fusion (YNNPACK, XNNPACK, oneDNN) took over, the custom calls. Flags that act after the HLO
 (code generation, e.g. vector width) are not seen here: this is for library and HLO-pass flags.
 
-Where the program changed (or failed to compile), the flag set's outputs are checked too: six
-of BERT's expressions on random inputs (attention scores with the padding mask, dense with
-bias, residual and GELU, GELU into a dense, two chained dots, the block's gradients), each
-compiled on its own in one fresh process, against the default's results. A library fusion
-that compiles but computes something else is as unusable as one that crashes.
+Each flag set's outputs are checked too: seven of BERT's expressions on random inputs
+(attention's scores with an additive mask, its probabilities, dense + bias + residual,
+dense + bias + GELU, GELU into a dense, two chained dots, the gradients of a block with
+attention, feed-forward and layer-norm moments), each compiled as its own function, all in
+one fresh process (a new one after a probe that kills it), against the default's results.
+A library fusion that compiles but computes something else is as unusable as one that
+crashes.
 
   python bench/xla_flags_effect.py                          # the flags studied so far
   python bench/xla_flags_effect.py "--xla_cpu_foo=1" ...    # or your own, one set per argument
@@ -78,18 +80,22 @@ import os, sys, numpy as np, bert_tf, tensorflow as tf
 rng = np.random.default_rng(0)
 def r(*shape, scale=1.0):
     return tf.constant((rng.standard_normal(shape) * scale).astype(np.float32))
-q, k, x, r768 = r(8, 12, 128, 64), r(8, 12, 128, 64), r(1024, 768), r(1024, 768)
+q, k, v, x, r768 = r(8, 12, 128, 64), r(8, 12, 128, 64), r(8, 12, 128, 64), r(1024, 768), r(1024, 768)
 w1, b1, w2 = r(768, 3072, scale=0.02), r(3072), r(3072, 768, scale=0.02)
 mask = tf.constant(np.where(rng.random([8, 1, 1, 128]) < 0.3, -10000.0, 0.0).astype(np.float32))
 gelu = lambda h: 0.5 * h * (1 + tf.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))
+scores = lambda: tf.matmul(q, k, transpose_b=True) * 0.125 + mask
 def block_gradients():
     with tf.GradientTape() as tape:
-        tape.watch([x, w1, w2])
+        tape.watch([x, w1, w2, q, k, v])
         y = tf.matmul(gelu(tf.matmul(x, w1) + b1), w2) + x
-        loss = tf.reduce_sum(tf.nn.softmax(tf.matmul(q, k, transpose_b=True) * 0.125 + mask)) + tf.reduce_sum(y * y)
-    return tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, [x, w1, w2])], 0)
+        mean, var = tf.nn.moments(y, [-1], keepdims=True)
+        context = tf.matmul(tf.nn.softmax(scores()), v)
+        loss = tf.reduce_sum((y - mean) * tf.math.rsqrt(var + 1e-12) * r768) + tf.reduce_sum(context * q)
+    return tape.gradient(loss, [x, w1, w2, q, k, v])
 probes = {
-    "attention scores + mask": lambda: tf.matmul(q, k, transpose_b=True) * 0.125 + mask,
+    "attention scores + mask": scores,
+    "attention probabilities": lambda: tf.nn.softmax(scores()),
     "dense + bias + residual": lambda: tf.matmul(x, w1[:, :768]) + b1[:768] + r768,
     "dense + bias, GELU": lambda: gelu(tf.matmul(x, w1) + b1),
     "GELU into a dense": lambda: tf.matmul(gelu(x), w1),
@@ -97,16 +103,19 @@ probes = {
     "block gradients": block_gradients,
 }
 for i, (name, probe) in list(enumerate(probes.items()))[int(sys.argv[2]):]:
-    np.save(os.path.join(sys.argv[1], f"{i}.npy"), tf.function(probe, jit_compile=True)().numpy())
+    out = tf.function(probe, jit_compile=True)()
+    np.savez(os.path.join(sys.argv[1], f"{i}.npz"), *[t.numpy() for t in (out if isinstance(out, list) else [out])])
 """
 PROBE_NAMES = re.findall(r'^    "([^"]+)": ', PROBES, re.M)
-AGREE = 1e-4  # max |difference| over max |default value| (float32 sums in another order: ~1e-6)
+# Largest |difference| / (|value| + the tensor's root mean square), per output tensor: float32
+# sums in another order stay near 1e-6; a wrong result is of order 1.
+AGREE = 1e-4
 
 
 def probe_outputs(flags):
-    """({probe index: its output}, {probe index: why it failed, in one line}) under `flags`:
-    the probes compiled and run one after another in a fresh process, a new one after a
-    probe that kills it."""
+    """({probe index: its output tensors}, {probe index: why it failed, in one line}) under
+    `flags`: the probes compiled and run one after another in a fresh process, and again in a
+    new one from the probe after one that kills it (or hangs)."""
     got, failed, start = {}, {}, 0
     with tempfile.TemporaryDirectory() as out:
         env = dict(os.environ, XLA_FLAGS=flags, TF_CPP_MIN_LOG_LEVEL="2")
@@ -117,8 +126,12 @@ def probe_outputs(flags):
                 error = failure(run) if run.returncode else None
             except subprocess.TimeoutExpired:
                 error = f"no result within {COMPILE_TIMEOUT_S} s"
-            while start < len(PROBE_NAMES) and os.path.exists(os.path.join(out, f"{start}.npy")):
-                got[start] = np.load(os.path.join(out, f"{start}.npy"))
+            while start < len(PROBE_NAMES) and start not in failed:
+                try:
+                    with np.load(os.path.join(out, f"{start}.npz")) as saved:
+                        got[start] = [saved[f"arr_{j}"] for j in range(len(saved.files))]
+                except (OSError, ValueError):  # not written, or cut short
+                    break
                 start += 1
             if error is None:
                 break
@@ -128,16 +141,23 @@ def probe_outputs(flags):
     return got, failed
 
 
+def disagreement(got, want):
+    """The largest |difference| / (|value| + rms of the tensor) over a probe's output tensors."""
+    worst = 0.0
+    for a, b in zip(got, want):
+        b = b.astype("float64")
+        scale = np.abs(b) + np.sqrt(np.mean(b * b)) + 1e-30
+        worst = max(worst, float(np.max(np.abs(a.astype("float64") - b) / scale)))
+    return worst
+
+
 def outputs_verdict(flags, default):
     """'agree', or which probes differ (and by how much) or fail."""
     got, failed = probe_outputs(flags)
-    wrong = [f"{PROBE_NAMES[i]}: {error}" for i, error in failed.items()]
-    for i, want in default.items():
-        if i in got:
-            difference = float(abs(got[i].astype("float64") - want).max() / max(abs(want).max(), 1e-30))
-            if not difference <= AGREE:
-                wrong.append(f"{PROBE_NAMES[i]}: off by {difference:.2g} of its largest value")
-    return "; ".join(sorted(wrong, key=lambda w: PROBE_NAMES.index(w.split(":")[0]))) or (
+    found = [(i, error) for i, error in failed.items()]
+    found += [(i, f"differs by up to {d:.2g} x its scale") for i, want in default.items()
+              if i in got and not (d := disagreement(got[i], want)) <= AGREE]
+    return "; ".join(f"{PROBE_NAMES[i]}: {what}" for i, what in sorted(found)) or (
         f"agree (all {len(default)} probes within {AGREE:g})")
 
 
@@ -239,15 +259,13 @@ def main(flag_sets):
         raise SystemExit("two compilations without flags gave different HLO: a comparison would mean nothing")
     reference, failed = probe_outputs("")
     if failed:
-        raise SystemExit(f"the probes do not run without flags: {'; '.join(failed.values())}")
+        raise SystemExit("the probes do not run without flags: "
+                         + "; ".join(f"{PROBE_NAMES[i]}: {error}" for i, error in failed.items()))
     print(f"| XLA_FLAGS | optimized HLO | outputs against none |\n| --- | --- | --- |\n"
           f"| none | {summary(default)} | |")
     for flags in flag_sets:
         hlo, error = optimized_hlo(flags)
-        if hlo == default:
-            print(f"| `{flags}` | the same as none | (not run: the same program) |", flush=True)
-            continue
-        verdict = (f"fails: {error}" if error
+        verdict = (f"fails: {error}" if error else "the same as none" if hlo == default
                    else f"changed ({differing_lines(hlo, default)} lines differ): {summary(hlo)}")
         print(f"| `{flags}` | {verdict} | {outputs_verdict(flags, reference).replace('|', '/')} |", flush=True)
 
