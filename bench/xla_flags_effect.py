@@ -59,14 +59,13 @@ STUDIED = [
 
 BLOCK = """
 import bert_tf, tensorflow as tf
+from bert_tf.modeling import gelu
 @tf.function(jit_compile=True)
 def block(x, w1, b1, w2, q):
     with tf.GradientTape() as tape:
         tape.watch([x, w1, w2, q])
         scores = tf.nn.softmax(tf.matmul(q, q, transpose_b=True))  # attention's batched dots
-        h = tf.matmul(x, w1) + b1
-        h = 0.5 * h * (1 + tf.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))
-        y = tf.matmul(h, w2) + x
+        y = tf.matmul(gelu(tf.matmul(x, w1) + b1), w2) + x
         mean, var = tf.nn.moments(y, [-1], keepdims=True)
         loss = tf.reduce_sum((y - mean) * tf.math.rsqrt(var + 1e-12)) + tf.reduce_sum(tf.matmul(scores, q))
     return tape.gradient(loss, [x, w1, w2, q])
@@ -77,13 +76,13 @@ block(tf.ones([1024, 768]), tf.ones([768, 3072]), tf.ones([3072]), tf.ones([3072
 
 PROBES = """
 import os, sys, numpy as np, bert_tf, tensorflow as tf
+from bert_tf.modeling import gelu  # the runner's own (Google's tanh form)
 rng = np.random.default_rng(0)
 def r(*shape, scale=1.0):
     return tf.constant((rng.standard_normal(shape) * scale).astype(np.float32))
 q, k, v, x, r768 = r(8, 12, 128, 64), r(8, 12, 128, 64), r(8, 12, 128, 64), r(1024, 768), r(1024, 768)
 w1, b1, w2 = r(768, 3072, scale=0.02), r(3072), r(3072, 768, scale=0.02)
 mask = tf.constant(np.where(rng.random([8, 1, 1, 128]) < 0.3, -10000.0, 0.0).astype(np.float32))
-gelu = lambda h: 0.5 * h * (1 + tf.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))
 scores = lambda: tf.matmul(q, k, transpose_b=True) * 0.125 + mask
 def block_gradients():
     with tf.GradientTape() as tape:
