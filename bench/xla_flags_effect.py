@@ -14,7 +14,8 @@ Each flag set's outputs are checked too: seven of BERT's expressions on random i
 (attention's scores with an additive mask, its probabilities, dense + bias + residual,
 dense + bias + GELU, GELU into a dense, two chained dots, the gradients of a block with
 attention, feed-forward and layer-norm moments), each compiled as its own function, all in
-one fresh process (a new one after a probe that kills it), against the default's results.
+one fresh process (a new one after a probe that kills it), against the default's results
+(not run for a flag set XLA refuses as unknown: every probe would fail alike).
 A library fusion that compiles but computes something else is as unusable as one that
 crashes.
 
@@ -274,7 +275,7 @@ def main(flag_sets):
 
 def flag_sets_from(argv):
     """The command line's flag sets; help printed, or one line and exit 2 for an argument
-    that is not a set of `--flag[=value]` (a typo would otherwise cost two compilations and
+    that is not a set of `--flag[=value]` (a typo would otherwise cost a compilation and
     come back as XLA's own refusal in the table)."""
     if any(arg in ("-h", "--help") for arg in argv):
         print(__doc__)
