@@ -14,7 +14,7 @@ Model Garden's step (bench/model_garden_bert.py in the environment of
 bench/setup_model_garden_env.sh) and ours alternate for --rounds rounds in one run, each
 round with its own matmul peak; the peer stays up between rounds. The last line also sets our
 best step against the highest peak read in the run: on a shared machine a round's peak can
-read low (on a KVM Xeon it moved 213-305 GFLOP/s between rounds of one process), and then
+read low (on a KVM Xeon it read 219 and 305 GFLOP/s in two rounds of one process), and then
 that round's "% of peak" reads high. Record the output in docs/benchmarks.md.
 """
 
@@ -226,7 +226,8 @@ class ModelGardenPeer:
 
 def against_model_garden(size, rounds):
     """Alternating rounds: this round's matmul peak, ours (best of 3), Model Garden (best of 3
-    in each of its modes); the ratio ours / Model Garden per round and over the run."""
+    in each of its modes); the ratio ours / Model Garden per round and over the run, and our
+    best step against the run's highest peak."""
     steps = 3 if size in ("base", "large") else 8
     peer = ModelGardenPeer(size, steps)
     print(f"{size}: Model Garden on TF {peer.ready['tf']} (oneDNN on); {steps} steps per timing, "
