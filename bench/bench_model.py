@@ -35,7 +35,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bert_tf import optimization  # noqa: E402
-from bert_tf.config import preset  # noqa: E402
+from bert_tf.config import PRESETS, preset  # noqa: E402
 from bert_tf.distribute.local import LocalStrategy  # noqa: E402
 from bert_tf.heads import BertPretrainingModel, classification_loss, masked_lm_loss  # noqa: E402
 from bert_tf.estimator import Estimator, RunConfig  # noqa: E402
@@ -267,6 +267,11 @@ def main():
                         help="also run a peer: HF PyTorch BERT (--peer) or TF Model Garden")
     parser.add_argument("--rounds", type=int, default=3, help="with --peer=model_garden")
     args = parser.parse_args()
+    unknown = [size for size in args.sizes.split(",") if size not in PRESETS]
+    if unknown:
+        parser.error(f"--sizes: unknown preset {', '.join(map(repr, unknown))}; known: {', '.join(PRESETS)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
     print(f"machine: {machine.describe()}; "
           f"TF {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
     print(f"batch {BATCH}, seq {SEQ}, {PREDICTIONS} masked positions")
