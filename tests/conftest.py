@@ -168,16 +168,20 @@ class FillingFile:
         self.close()
 
 
-def python_pid(script, marker):
+def python_pid(script, marker, within):
     """The pid of a python process running `script` whose environment holds `marker` (bytes:
-    a variable's `NAME=value`, or a part of one), from /proc; None when there is none."""
+    a variable's `NAME=value`, or a part of one) and whose command line or environment names
+    the folder `within` (the test's tmp_path: the suite runs in parallel workers, and another
+    test's process may run the same script), from /proc; None when there is none."""
+    folder = str(within).encode()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             environ = pathlib.Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
-        if any(script.encode() in part for part in cmdline) and b"python" in cmdline[0] and marker in environ:
+        if (any(script.encode() in part for part in cmdline) and b"python" in cmdline[0]
+                and marker in environ and (folder in environ or any(folder in part for part in cmdline))):
             return int(pid)
     return None
 

@@ -128,7 +128,7 @@ def test_killed_worker_stops_the_others_and_rerun_resumes(pretraining_data, tmp_
         while not (model_dir / "model.ckpt-10.index").exists() and time.time() < deadline:
             assert proc.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]
             time.sleep(0.1)
-        pid = python_pid("run_pretraining.py", b"HOROVOD_RANK=1\0")
+        pid = python_pid("run_pretraining.py", b"HOROVOD_RANK=1\0", tmp_path)
         assert pid, "rank 1 not found"
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()

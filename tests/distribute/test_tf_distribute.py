@@ -172,7 +172,7 @@ def test_killed_multiworker_process_fails_the_job_and_a_rerun_resumes(records, t
         while not (model_dir / "model.ckpt-10.index").exists() and time.time() < deadline:
             assert proc.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]
             time.sleep(0.1)
-        pid = python_pid("run_pretraining.py", b'"index": 1}')
+        pid = python_pid("run_pretraining.py", b'"index": 1}', tmp_path)
         assert pid, "worker 1 not found"
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
