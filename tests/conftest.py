@@ -173,7 +173,7 @@ def python_pid(script, marker, within):
     a variable's `NAME=value`, or a part of one) and whose command line or environment names
     the folder `within` (the test's tmp_path: the suite runs in parallel workers, and another
     test's process may run the same script), from /proc; None when there is none."""
-    folder = str(within).encode()
+    folder = str(within).encode() + b"/"  # a path under it, not a sibling named like it
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
