@@ -285,12 +285,12 @@ def main():
     peak = max(peaks.values())
     print(f"fp32 matmul peak (2048^3, the faster of XLA and oneDNN): {peak:.0f} GFLOP/s ({peaks_text(peaks)}); "
           f"best of 3 rounds")
-    step_gflops = {}  # size: GFLOP/s of our training step
+    step_gflops = []  # (size, GFLOP/s of our training step), in the order run
     for size in args.sizes.split(","):
         steps = 3 if size in ("base", "large") else 8
         ours = measure_ours(size, steps)
         gflop = ours["gflop_per_seq_train"]
-        step_gflops[size] = ours["train"] * gflop
+        step_gflops.append((size, ours["train"] * gflop))
         line = (f"{size:10s} bert_tf   forward {ours['forward']:6.2f} seq/s   train "
                 f"{ours['train']:6.2f} seq/s   {gflop:5.1f} GFLOP/seq (train)   "
                 f"{ours['train'] * gflop / peak:5.1%} of peak")
@@ -305,7 +305,7 @@ def main():
     highest = max(peak, *peaks_after.values())
     print(f"matmul peak again after the sizes: {max(peaks_after.values()):.0f} GFLOP/s "
           f"({peaks_text(peaks_after)}); train against the run's highest peak ({highest:.0f} GFLOP/s): "
-          + ", ".join(f"{size} {gflops / highest:.1%}" for size, gflops in step_gflops.items()), flush=True)
+          + ", ".join(f"{size} {gflops / highest:.1%}" for size, gflops in step_gflops), flush=True)
 
 
 if __name__ == "__main__":
