@@ -5,6 +5,7 @@ Under CI (`CI=true`) a test whose data is missing fails; elsewhere it is skipped
 
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -184,6 +185,30 @@ def python_pid(script, marker, within):
                 and marker in environ and (folder in environ or any(folder in part for part in cmdline))):
             return int(pid)
     return None
+
+
+def free_port_range(count):
+    """The first of `count` consecutive ports free on this host (as the multiworker launcher
+    needs: PORT .. PORT+N-1). Another process may still take one before the job binds it."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            first = probe.getsockname()[1]
+        if first + count > 65536:
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sockets.append(socket.socket())
+                sockets[-1].bind(("", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
 
 def bench_python():
     """The bench env's Python (torch + transformers: bench/setup_bench_env.sh), or None.

@@ -19,6 +19,8 @@ service stops getting its heartbeats, within seconds) instead of hanging them.
 
 import json
 import os
+import signal
+import threading
 
 from absl import logging
 
@@ -225,6 +227,21 @@ def _mirrored(logical_devices):
 
 def _multiworker():
     """MultiWorkerMirroredStrategy from TF_CONFIG: ring collectives, NCCL on GPUs."""
+    workers, index = _cluster_from_tf_config()
+    import tensorflow as tf
+    implementation = tf.distribute.experimental.CommunicationImplementation
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=implementation.NCCL if tf.config.list_physical_devices("GPU") else implementation.RING)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except tf.errors.OpError as e:
+        raise UserError(_join_failure(workers[index], index, e.message)) from e
+    _let_sigterm_end_the_process()
+    return strategy
+
+
+def _cluster_from_tf_config():
+    """(the workers' host:port addresses, this worker's index), checked before any server starts."""
     text = os.environ.get("TF_CONFIG")
     if not text:
         raise UserError("--device=multiworker needs TF_CONFIG (the cluster and this worker's index); "
@@ -235,11 +252,31 @@ def _multiworker():
         index = int(config["task"]["index"])
         if config["task"].get("type", "worker") not in ("worker", "chief") or not 0 <= index < len(workers):
             raise ValueError("task.index outside cluster.worker")
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"TF_CONFIG is not a cluster spec of workers ({e}): expected "
                         '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}') from e
-    import tensorflow as tf
-    implementation = tf.distribute.experimental.CommunicationImplementation
-    options = tf.distribute.experimental.CommunicationOptions(
-        implementation=implementation.NCCL if tf.config.list_physical_devices("GPU") else implementation.RING)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    for i, address in enumerate(workers):
+        host, _, port = str(address).rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"TF_CONFIG: worker {i}'s address {address!r} is not host:port "
+                            "with a port from 1 to 65535")
+    return workers, index
+
+
+def _join_failure(address, index, message):
+    """One line for a worker whose gRPC server or cluster connection could not start."""
+    line = f"TF_CONFIG: worker {index} ({address}) could not start: {message.strip().splitlines()[0]}"
+    if "Could not start gRPC server" in message:
+        port = address.rpartition(":")[2]
+        line += (f"; port {port} is in use or not allowed on this host: choose a free port "
+                 "(scripts/run_pretraining_multiworker.sh: PORT=the first of N free ports)")
+    return line
+
+
+def _let_sigterm_end_the_process():
+    """TensorFlow's coordination service catches SIGTERM in C++ and only notes it (for its
+    preemption notices, which we do not use), so a worker outside the training loop would
+    ignore `kill`, a launcher's stop or a scheduler's. The default again: SIGTERM ends the
+    process, as on every other device; during training `estimator/preemption.py` handles it."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -47,6 +47,8 @@ class StopRequests:
         return self.signum is not None
 
     def stopped(self, step, checkpoint):
+        """checkpoint: the one just written, or None on a worker that writes none (the chief does)."""
         name = signal.Signals(self.signum or signal.SIGTERM).name
-        return Stopped(f"stopped by {name} at global step {step}: the checkpoint {checkpoint} is written; "
+        written = f"the checkpoint {checkpoint} is written" if checkpoint else "the chief worker wrote the checkpoint"
+        return Stopped(f"stopped by {name} at global step {step}: {written}; "
                        "rerun the same command to resume from it", 128 + (self.signum or signal.SIGTERM))

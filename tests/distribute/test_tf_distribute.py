@@ -7,7 +7,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,21 +19,11 @@ from bert_tf.data import pretraining_job
 from bert_tf.distribute import create_strategy, local
 from bert_tf.distribute.strategy import yes_no
 from bert_tf.errors import UserError
-from conftest import ROOT, UNCASED_VOCAB, need, python_pid
+from conftest import ROOT, UNCASED_VOCAB, free_port_range, need, python_pid
 
 HERE = pathlib.Path(__file__).resolve().parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
 SEQ, PRED = 32, 5
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def tf_config(ports, index):
@@ -61,6 +50,11 @@ def test_bad_tf_distribute_settings_are_clear(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
     with pytest.raises(UserError, match="TF_CONFIG is not a cluster spec"):
         create_strategy("multiworker")
+    for address in ("localhost", "localhost:99999", "localhost:port", ":23456"):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:23456", address]},
+                                                    "task": {"type": "worker", "index": 0}}))
+        with pytest.raises(UserError, match=f"worker 1's address '{address}' is not host:port"):
+            create_strategy("multiworker")
     with pytest.raises(UserError, match="logical_devices=0: a positive count"):
         create_strategy("mirrored", options={"logical_devices": "0"})
     with pytest.raises(UserError, match="--device=mirrored does not take nccl"):
@@ -99,7 +93,8 @@ def test_mirrored_and_multiworker_average_like_one_replica_with_twice_the_batch(
     need("pretrain_text/sample_text.txt")
     finish(worker(tmp_path, "cpu", task, records))
     finish(worker(tmp_path, "mirrored", task, records))
-    ports = free_ports(2)
+    first = free_port_range(2)
+    ports = [first, first + 1]
     procs = [worker(tmp_path, "multiworker", task, records, dict(ENV, TF_CONFIG=tf_config(ports, i)))
              for i in range(2)]
     for proc in procs:
@@ -161,7 +156,7 @@ def test_killed_multiworker_process_fails_the_job_and_a_rerun_resumes(records, t
     def launcher(stop_at):
         env = dict(ENV, DATA_DIR=str(data), BERT_CONFIG=str(tmp_path / "bert_config.json"),
                    OUTPUT_DIR=str(model_dir), BATCH="8", SEQ=str(SEQ), PRED=str(PRED), STEPS="400",
-                   WARMUP="2", ITERATIONS="5", SAVE="10", PY=sys.executable, PORT=str(free_ports(1)[0]))
+                   WARMUP="2", ITERATIONS="5", SAVE="10", PY=sys.executable, PORT=str(free_port_range(2)))
         return [["bash", str(ROOT / "scripts" / "run_pretraining_multiworker.sh"), "2",
                  f"--stop_at_step={stop_at}", "--max_eval_steps=2"], env]
 

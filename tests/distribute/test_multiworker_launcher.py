@@ -1,0 +1,196 @@
+"""scripts/run_pretraining_multiworker.sh as a job runner, and a multiworker process's start-up.
+
+The launcher's own logic (settings, the ports check, stopping the others when a worker fails,
+passing Ctrl-C on) runs against a stand-in for Python (`PY`): a shell script whose worker i
+does what the test asks, without TensorFlow. The last two tests start the real
+`--device=multiworker` set-up: a port in use, and SIGTERM after the strategy is built.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from bert_tf.config import preset
+from conftest import ROOT, free_port_range
+
+LAUNCHER = ROOT / "scripts" / "run_pretraining_multiworker.sh"
+
+
+def stand_in_python(tmp_path, behaviours):
+    """A `PY` for the launcher: the ports check runs in the real Python; worker i (from its
+    TF_CONFIG) writes its pid to worker_i.pid, then runs behaviours[i] (shell)."""
+    script = tmp_path / "python"
+    lines = ["#!/usr/bin/env bash", f'[ "$1" = - ] && exec {sys.executable} "$@"', 'case "$TF_CONFIG" in']
+    lines += [f"""  *'"index": {i}}}'*) i={i};;""" for i in range(len(behaviours))]
+    lines += ["esac", f"echo $$ > {tmp_path}/worker_$i.pid", "case $i in"]
+    lines += [f"  {i}) {body};;" for i, body in enumerate(behaviours)]
+    script.write_text("\n".join(lines + ["esac", ""]))
+    script.chmod(0o755)
+    return script
+
+
+def stops_on_sigterm(says):
+    """A worker that, on SIGTERM, says so and exits 143 (as bert_tf's training loop does)."""
+    return f"sleep 300 >/dev/null 2>&1 & trap 'kill $!; echo {says}; exit 143' TERM; wait"
+
+
+def launch(tmp_path, behaviours, workers=None, **settings):
+    env = dict(os.environ, DATA_DIR=str(tmp_path), BERT_CONFIG=str(tmp_path / "bert_config.json"),
+               PY=str(stand_in_python(tmp_path, behaviours)), PORT=str(free_port_range(len(behaviours))))
+    env.update(settings)
+    # SIGINT as a terminal gives it: a test runner's worker may ignore it, and a shell cannot
+    # trap a signal that was ignored when it started
+    return subprocess.Popen(["bash", str(LAUNCHER), str(workers or len(behaviours))], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def finish(proc, timeout=60):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"the launcher still ran after {timeout} s")
+    return proc.returncode, out, err
+
+
+def alive(pid_file):
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for(paths, seconds=30):
+    deadline = time.time() + seconds
+    while not all(path.exists() and path.read_text().strip() for path in paths):
+        assert time.time() < deadline, f"not written in {seconds} s: {paths}"
+        time.sleep(0.05)
+
+
+def test_all_workers_done_is_a_clean_exit(tmp_path):
+    code, out, err = finish(launch(tmp_path, ["echo trained; sleep 1", "echo trained"]))
+    assert code == 0, err
+    assert sorted(out.splitlines()) == ["[worker 0] trained", "[worker 1] trained"]
+    assert err == ""  # once, bash's `wait -n` said "no such job" for each worker already reaped
+
+
+def test_a_failed_worker_stops_the_others_and_one_that_ignores_sigterm_is_killed(tmp_path):
+    # worker 0 ignores SIGTERM, as a TensorFlow worker does while it waits for its peers
+    start = time.time()
+    code, _, err = finish(launch(tmp_path, ["trap '' TERM; exec sleep 300", "sleep 1; exit 3"],
+                                 STOP_GRACE="2"))
+    assert code == 3, err
+    assert time.time() - start < 30
+    assert "a worker failed (exit 3): stopping the others (killed if still running in 2 s)" in err
+    assert "workers still running 2 s after SIGTERM: killed" in err
+    assert not alive(tmp_path / "worker_0.pid")
+
+
+def test_a_worker_that_stops_on_sigterm_is_not_killed(tmp_path):
+    code, out, err = finish(launch(tmp_path, [stops_on_sigterm("stopped"),
+                                              "sleep 1; exit 3"], STOP_GRACE="20"))
+    assert code == 3 and "[worker 0] stopped" in out
+    assert "a worker failed (exit 3)" in err and "killed" not in err.replace("killed if", "")
+
+
+def test_ctrl_c_is_passed_on_as_sigterm(tmp_path):
+    stop = stops_on_sigterm("checkpoint written")
+    proc = launch(tmp_path, [stop, stop])
+    wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
+    time.sleep(0.5)  # the workers' traps are set right after their pid files
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc)
+    assert code == 130, err  # as Ctrl-C on one process: the workers stopped as asked (143)
+    assert out.count("checkpoint written") == 2
+    assert "stopping the workers: they finish their loop and write a checkpoint" in err
+
+
+def test_a_second_ctrl_c_kills_the_workers(tmp_path):
+    stubborn = "trap 'echo finishing the loop' TERM; while :; do sleep 0.1; done"
+    proc = launch(tmp_path, [stubborn, stubborn])
+    wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc)
+    assert code == 137 and out.count("finishing the loop") == 2, (out, err)
+    assert "killing the workers" in err
+    assert not alive(tmp_path / "worker_0.pid") and not alive(tmp_path / "worker_1.pid")
+
+
+def test_bad_settings_and_ports_in_use_are_refused_before_any_worker_starts(tmp_path):
+    never = "echo started"
+    for settings, workers, message in [
+            ({}, "two", "N=two: give a positive number of workers"),
+            ({}, "0", "N=0: give a positive number of workers"),
+            ({"PORT": "65535"}, "2", "PORT=65535: the ports PORT .. PORT+1 must lie within 1-65535"),
+            ({"PORT": "http"}, "2", "PORT=http: the ports"),
+            ({"STOP_GRACE": "soon"}, "2", "STOP_GRACE=soon: give a whole number of seconds"),
+            ({"PY": str(tmp_path / "nothing")}, "2", "could not run: set PY to the Python")]:
+        proc = launch(tmp_path, [never, never], workers=workers, **settings)
+        code, out, err = finish(proc)
+        assert (code, out) == (2, ""), (settings, workers, err)
+        assert err.startswith("scripts/run_pretraining_multiworker.sh: ") and message in err, err
+    first = free_port_range(3)
+    with socket.socket() as taken:
+        taken.bind(("", first + 1))
+        taken.listen()
+        code, out, err = finish(launch(tmp_path, [never] * 3, PORT=str(first)))
+    assert (code, out) == (2, "")
+    assert err == (f"scripts/run_pretraining_multiworker.sh: port {first + 1} in use on this host: "
+                   "set PORT to the first of 3 free ports\n")
+    assert not list(tmp_path.glob("worker_*.pid"))
+
+
+# ---------------------------------------------------------------- the real worker's start-up
+def tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def test_a_worker_whose_port_is_in_use_says_so_in_one_line(tmp_path):
+    preset("tiny").to_json_file(tmp_path / "bert_config.json")
+    first = free_port_range(2)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TF_CONFIG=tf_config([first, first + 1], 1))
+    with socket.socket() as taken:
+        taken.bind(("", first + 1))
+        taken.listen()
+        result = subprocess.run([sys.executable, str(ROOT / "run_pretraining.py"), "--device=multiworker",
+                                 f"--bert_config_file={tmp_path / 'bert_config.json'}",
+                                 f"--input_files_dir={tmp_path}", f"--output_dir={tmp_path / 'model'}",
+                                 "--do_train"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert (f"error: TF_CONFIG: worker 1 (localhost:{first + 1}) could not start: Could not start gRPC server; "
+            f"port {first + 1} is in use or not allowed on this host") in result.stderr
+
+
+def test_sigterm_ends_a_multiworker_process_outside_training(tmp_path):
+    """TensorFlow's coordination service catches SIGTERM and only notes it; bert_tf restores
+    the default once the strategy is built, so a stop from a launcher or scheduler works."""
+    code = textwrap.dedent("""
+        import sys, time
+        from bert_tf.distribute import create_strategy
+        create_strategy("multiworker")
+        print("ready", flush=True)
+        time.sleep(120)
+        """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+               TF_CONFIG=tf_config([free_port_range(1)], 0))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == -signal.SIGTERM
+    finally:
+        proc.kill()
