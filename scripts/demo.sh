@@ -9,8 +9,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
 OUT="${DEMO_DIR:-$ROOT/demo_out}"
-STEPS="${DEMO_STEPS:-1500}"
-ROUNDS="${DEMO_ROUNDS:-4}"
+DEMO_STEPS="${DEMO_STEPS:-1500}"
+DEMO_ROUNDS="${DEMO_ROUNDS:-4}"
+source "$ROOT/scripts/check_settings.sh"
+need_count DEMO_STEPS
+need_count DEMO_ROUNDS
+(( DEMO_ROUNDS <= DEMO_STEPS )) || setting_error "DEMO_ROUNDS=$DEMO_ROUNDS: at most DEMO_STEPS ($DEMO_STEPS)"
+STEPS=$DEMO_STEPS
+ROUNDS=$DEMO_ROUNDS
 SEQ=64; PRED=10
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 mkdir -p "$OUT"
@@ -44,11 +50,16 @@ common=(--bert_config_file="$OUT/bert_config.json" --input_files_dir="$OUT/data"
 for round in $(seq 1 "$ROUNDS"); do
   steps=$((STEPS * round / ROUNDS))
   log="$OUT/round$round.log"
-  if ! "$PY" "$ROOT/run_pretraining.py" "${common[@]}" --do_train --do_eval --num_train_steps=$STEPS \
-       --stop_at_step=$steps 2>&1 | tee "$log" | { grep -E "global_step = |Eval results" || true; }; then
-    echo "error: run_pretraining.py failed; the end of $log:" >&2
+  # tee and grep ignore Ctrl-C (a terminal sends it to the whole group), so that the run's
+  # own last lines (a checkpoint written, where) reach the log; the run's status is the demo's
+  rc=0
+  "$PY" "$ROOT/run_pretraining.py" "${common[@]}" --do_train --do_eval --num_train_steps=$STEPS \
+    --stop_at_step=$steps 2>&1 | (trap '' INT; tee "$log") | (trap '' INT; grep -E "global_step = |Eval results" || true) ||
+    rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    echo "error: run_pretraining.py ended with exit status $rc; the end of $log:" >&2
     tail -n 20 "$log" >&2
-    exit 1
+    exit "$rc"
   fi
   acc=$(grep masked_lm_accuracy "$OUT/model/eval_results.txt" | cut -d' ' -f3)
   echo "== after $steps steps: masked_lm_accuracy = $acc"

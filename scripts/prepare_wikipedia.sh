@@ -19,6 +19,8 @@ OUT="${OUT:-$PWD/wikipedia_data}"
 WORKERS="${WORKERS:-$(nproc)}"
 TEXT_SHARDS="${TEXT_SHARDS:-256}"
 RECORD_SHARDS="${RECORD_SHARDS:-$TEXT_SHARDS}"
+source "$ROOT/scripts/check_settings.sh"
+need_count WORKERS; need_count TEXT_SHARDS; need_count RECORD_SHARDS
 for phase in ${PHASES:-1 2}; do
   case "$phase" in 1|2) ;; *) echo "error: PHASES='${PHASES}': use 1, 2 or '1 2'" >&2; exit 2 ;; esac
 done

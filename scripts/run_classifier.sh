@@ -17,7 +17,7 @@ if [[ -z "${DATA_DIR:-}" ]]; then
   : "${GLUE_DIR:?set GLUE_DIR to the folder holding the GLUE tasks (MRPC/, CoLA/, ...), or DATA_DIR to the folder of the task}"
   DATA_DIR="$GLUE_DIR/$TASK"
 fi
-"$PY" "$ROOT/run_classifier.py" \
+exec "$PY" "$ROOT/run_classifier.py" \
   --task_name="$TASK" --data_dir="$DATA_DIR" \
   --vocab_file="$BERT_DIR/vocab.txt" --bert_config_file="$BERT_DIR/bert_config.json" \
   --init_checkpoint="${INIT_CHECKPOINT:-$BERT_DIR/bert_model.ckpt}" \

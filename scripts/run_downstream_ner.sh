@@ -24,7 +24,7 @@ case "${TASK,,}" in
 esac
 LABEL_ARGS=()
 if [[ -n "${LABEL_FILE:-}" ]]; then LABEL_ARGS=(--label_file="$LABEL_FILE"); fi
-"$PY" "$ROOT/run_ner.py" \
+exec "$PY" "$ROOT/run_ner.py" \
   --task_name="$TASK" --data_dir="$DATA_DIR" "${LABEL_ARGS[@]}" \
   --vocab_file="$BERT_DIR/vocab.txt" --bert_config_file="$BERT_DIR/bert_config.json" \
   --init_checkpoint="${INIT_CHECKPOINT:-$BERT_DIR/bert_model.ckpt}" \

@@ -11,4 +11,6 @@
 #   HOSTS=host1:8,host2:8 scripts/run_pretraining_multi.sh 16
 set -euo pipefail
 N="${1:?usage: scripts/run_pretraining_multi.sh N [run_pretraining.py flags]}"; shift
+source "$(dirname "${BASH_SOURCE[0]}")/check_settings.sh"
+need_count N
 WORKERS="$N" exec "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/run_pretraining.sh" "$@"

@@ -2,8 +2,9 @@
 # Pretraining on N local workers with tf.distribute (MultiWorkerMirroredStrategy), no Horovod:
 #   DATA_DIR=data/ BERT_CONFIG=bert_config.json OUTPUT_DIR=model_dir scripts/run_pretraining_multiworker.sh 8
 # Each worker is one run_pretraining.py --device=multiworker process with its TF_CONFIG
-# (a cluster of localhost:PORT .. PORT+N-1, default PORT 23456, and its index); on a host with
-# at least N GPUs, worker i sees only GPU i (CUDA_VISIBLE_DEVICES). --train_batch_size is the
+# (a cluster of localhost:PORT .. PORT+N-1, default PORT 23456, and its index); with at least
+# N GPUs (those CUDA_VISIBLE_DEVICES lists, or all), worker i sees only the i-th. WORKERS and
+# HOSTS (Horovod's settings in run_pretraining.sh) are not passed on. --train_batch_size is the
 # GLOBAL batch. Worker output is prefixed "[worker i]". The N ports must be free on this host
 # (checked first: exit 2 naming the ones in use).
 # Stopping: if a worker fails (or is killed), the others get SIGTERM, and SIGKILL if they still
@@ -20,12 +21,12 @@ N="${1:?$usage}"; shift
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PY:-$HERE/../.venv/bin/python}"
 PORT="${PORT:-23456}"
-GRACE="${STOP_GRACE:-30}"
-fail() { echo "scripts/run_pretraining_multiworker.sh: $*" >&2; exit 2; }
-[[ "$N" =~ ^[1-9][0-9]*$ ]] || fail "N=$N: give a positive number of workers ($usage)"
-[[ "$PORT" =~ ^[1-9][0-9]{0,4}$ ]] && (( PORT + N - 1 <= 65535 )) ||
-  fail "PORT=$PORT: the ports PORT .. PORT+$((N - 1)) must lie within 1-65535"
-[[ "$GRACE" =~ ^[0-9]+$ ]] || fail "STOP_GRACE=$GRACE: give a whole number of seconds"
+STOP_GRACE="${STOP_GRACE:-30}"
+source "$HERE/check_settings.sh"
+need_count N
+need_count PORT
+(( PORT + N - 1 <= 65535 )) || setting_error "PORT=$PORT: the ports PORT .. PORT+$((N - 1)) must lie within 1-65535"
+need_count STOP_GRACE 0
 
 # The ports TensorFlow's servers will listen on (all interfaces), bound here first to find
 # the ones in use (a port merely waiting out a closed connection counts as free, as for TF).
@@ -40,12 +41,20 @@ for port in range(first, first + count):
         except OSError:
             print(port, end=" ")
 EOF
-) || fail "PY=$PY could not run: set PY to the Python of the bert_tf environment"
-[ -z "$busy" ] || fail "port ${busy% } in use on this host: set PORT to the first of $N free ports"
+) || setting_error "PY=$PY could not run: set PY to the Python of the bert_tf environment"
+[ -z "$busy" ] || setting_error "port ${busy% } in use on this host: set PORT to the first of $N free ports"
 
 hosts=""
 for ((i = 0; i < N; i++)); do hosts+="${hosts:+, }\"localhost:$((PORT + i))\""; done
-gpus=$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' || true)
+# The GPUs to hand out, one per worker when there are enough: CUDA_VISIBLE_DEVICES's if set
+# (empty: none), else every GPU nvidia-smi lists
+if [ -n "${CUDA_VISIBLE_DEVICES+set}" ]; then
+  IFS=, read -ra gpu_ids <<< "$CUDA_VISIBLE_DEVICES"
+else
+  gpu_ids=()
+  count=$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' || true)
+  for ((g = 0; g < count; g++)); do gpu_ids+=("$g"); done
+fi
 
 pids=()
 signalled=0
@@ -63,25 +72,33 @@ on_signal() {  # $1: this script's exit status for the signal
 trap 'on_signal 130' INT
 trap 'on_signal 143' TERM
 for ((i = 0; i < N; i++)); do
+  [ "$signalled" -eq 0 ] || break  # stopped while starting: start no more
   visible="${CUDA_VISIBLE_DEVICES-}"
-  [ "$gpus" -ge "$N" ] && visible="$i"
-  TF_CONFIG="{\"cluster\": {\"worker\": [$hosts]}, \"task\": {\"type\": \"worker\", \"index\": $i}}" \
-  CUDA_VISIBLE_DEVICES="$visible" DEVICE=multiworker PY="$PY" \
-    "$HERE/run_pretraining.sh" "$@" > >(sed -u "s/^/[worker $i] /") 2>&1 &
+  [ "${#gpu_ids[@]}" -ge "$N" ] && visible="${gpu_ids[i]}"
+  # WORKERS and HOSTS would make run_pretraining.sh start Horovod; the prefixer ignores
+  # Ctrl-C (a terminal sends it to the whole group) so that the workers' last lines get out
+  env -u WORKERS -u HOSTS \
+    TF_CONFIG="{\"cluster\": {\"worker\": [$hosts]}, \"task\": {\"type\": \"worker\", \"index\": $i}}" \
+    CUDA_VISIBLE_DEVICES="$visible" DEVICE=multiworker PY="$PY" \
+    "$HERE/run_pretraining.sh" "$@" > >(trap '' INT; exec sed -u "s/^/[worker $i] /") 2>&1 &
   pids+=($!)
 done
 
-# Wait for every worker; the first failure stops the others (SIGTERM, then SIGKILL after GRACE).
+# Wait for every worker. The first to end with a failure (or stopped on request) stops the
+# others: SIGTERM, then SIGKILL after STOP_GRACE seconds (a worker whose peer is gone cannot
+# finish its loop, and one still starting ignores SIGTERM).
 status=0
 watchdog=""
 worker_ended() {  # $1: its exit status
   [ "$1" -ne 0 ] && [ "$status" -eq 0 ] || return 0
   status=$1
-  [ "$signalled" -eq 0 ] && [ "${#running[@]}" -gt 0 ] || return 0
-  echo "a worker failed (exit $1): stopping the others (killed if still running in $GRACE s)" >&2
-  kill -TERM "${running[@]}" 2>/dev/null || true
-  ( sleep "$GRACE" </dev/null >/dev/null 2>&1
-    echo "scripts/run_pretraining_multiworker.sh: workers still running $GRACE s after SIGTERM: killed" >&2
+  [ "${#running[@]}" -gt 0 ] || return 0
+  if [ "$signalled" -eq 0 ]; then
+    echo "a worker failed (exit $1): stopping the others (killed if still running in $STOP_GRACE s)" >&2
+    kill -TERM "${running[@]}" 2>/dev/null || true
+  fi
+  ( sleep "$STOP_GRACE" </dev/null >/dev/null 2>&1
+    echo "scripts/run_pretraining_multiworker.sh: workers still running $STOP_GRACE s after one ended: killed" >&2
     kill -KILL "${running[@]}" 2>/dev/null ) &
   watchdog=$!
 }

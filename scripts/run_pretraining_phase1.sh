@@ -8,4 +8,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BATCH="${BATCH:-65536}" ACCUMULATION="${ACCUMULATION:-1024}" \
 SEQ=128 PRED=20 STEPS="${STEPS:-7038}" WARMUP="${WARMUP:-2843}" LR="${LR:-6e-3}" \
 OPTIMIZER=lamb EPSILON=1e-6 OUTPUT_DIR="${OUTPUT_DIR:-$ROOT/phase1}" \
-  "$ROOT/scripts/run_pretraining.sh" --num_accumulation_steps="${ACCUMULATION:-1024}" "$@"
+  exec "$ROOT/scripts/run_pretraining.sh" --num_accumulation_steps="${ACCUMULATION:-1024}" "$@"

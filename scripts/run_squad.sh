@@ -11,6 +11,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
+source "$ROOT/scripts/check_settings.sh"
+[ -z "${WORKERS:-}" ] || need_count WORKERS
 : "${BERT_DIR:?set BERT_DIR to a folder with vocab.txt, bert_config.json and bert_model.ckpt}"
 : "${SQUAD_DIR:?set SQUAD_DIR to the folder with the SQuAD json files}"
 VERSION="${VERSION:-1.1}"

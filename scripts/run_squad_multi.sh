@@ -7,4 +7,6 @@
 # Everything else as scripts/run_squad.sh (VERSION, MODE, SEQ, ...); extra arguments go to run_squad.py.
 set -euo pipefail
 N="${1:?usage: scripts/run_squad_multi.sh N [run_squad.py flags]}"; shift
+source "$(dirname "${BASH_SOURCE[0]}")/check_settings.sh"
+need_count N
 WORKERS="$N" exec "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/run_squad.sh" "$@"

@@ -11,6 +11,7 @@ GPU it says so and stops (exit status 1).
 """
 
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -97,19 +98,39 @@ def main():
 
 def _check_horovod():
     horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-    build = subprocess.run([horovodrun, "--check-build"], capture_output=True, text=True)
+    name = "Horovod allreduce over 2 GPUs (NCCL)"
+    build = _run_group([horovodrun, "--check-build"], timeout=120)
+    if isinstance(build, str):
+        return report("FAIL", "Horovod built with NCCL", f"horovodrun --check-build: {build}")
     if "[X] NCCL" not in build.stdout:
         return report("FAIL", "Horovod built with NCCL", "horovodrun --check-build does not list NCCL; "
                       "rerun scripts/setup.sh with BERT_TF_GPU=1")
     code = ("import horovod.tensorflow as hvd, tensorflow as tf; hvd.init(); "
             "g = tf.config.list_physical_devices('GPU'); tf.config.set_visible_devices(g[hvd.local_rank()], 'GPU'); "
             "x = hvd.allreduce(tf.constant([float(hvd.rank())]), op=hvd.Average); print('mean', float(x[0]))")
-    run = subprocess.run([horovodrun, "-np", "2", "-H", "localhost:2", sys.executable, "-c", code],
-                         capture_output=True, text=True, timeout=300)
+    run = _run_group([horovodrun, "-np", "2", "-H", "localhost:2", sys.executable, "-c", code], timeout=300)
+    if isinstance(run, str):
+        return report("FAIL", name, run)
     ok = run.returncode == 0 and run.stdout.count("mean 0.5") == 2
-    report("PASS" if ok else "FAIL", "Horovod allreduce over 2 GPUs (NCCL)",
-           "both workers got the mean 0.5" if ok else (run.stdout + run.stderr)[-300:])
+    report("PASS" if ok else "FAIL", name, "both workers got the mean 0.5" if ok else (run.stdout + run.stderr)[-300:])
 
+
+def _run_group(command, timeout):
+    """A finished `subprocess.CompletedProcess`, or why there is none (one line): a command
+    that cannot start, or one still running after `timeout` s, ended with all it started (a
+    hung Horovod worker would otherwise keep holding its GPU)."""
+    try:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    except OSError as e:
+        return f"{command[0]} cannot run ({e.strerror}): rerun scripts/setup.sh"
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return f"no answer within {timeout} s (stopped): a worker hung; see what else holds the GPUs (nvidia-smi)"
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -91,7 +91,7 @@ def test_a_failed_worker_stops_the_others_and_one_that_ignores_sigterm_is_killed
     assert code == 3, err
     assert time.time() - start < 30
     assert "a worker failed (exit 3): stopping the others (killed if still running in 2 s)" in err
-    assert "workers still running 2 s after SIGTERM: killed" in err
+    assert "workers still running 2 s after one ended: killed" in err
     assert not alive(tmp_path / "worker_0.pid")
 
 
@@ -107,11 +107,36 @@ def test_ctrl_c_is_passed_on_as_sigterm(tmp_path):
     proc = launch(tmp_path, [stop, stop])
     wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
     time.sleep(0.5)  # the workers' traps are set right after their pid files
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole group
     code, out, err = finish(proc)
     assert code == 130, err  # as Ctrl-C on one process: the workers stopped as asked (143)
     assert out.count("checkpoint written") == 2
     assert "stopping the workers: they finish their loop and write a checkpoint" in err
+
+
+def test_after_ctrl_c_a_worker_left_waiting_is_killed_once_another_has_stopped(tmp_path):
+    proc = launch(tmp_path, [stops_on_sigterm("checkpoint written"), "trap '' TERM; exec sleep 300"],
+                  STOP_GRACE="2")
+    wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc, timeout=30)
+    assert code == 130 and "[worker 0] checkpoint written" in out, err
+    assert "workers still running 2 s after one ended: killed" in err
+    assert not alive(tmp_path / "worker_1.pid")
+
+
+def test_workers_get_one_gpu_each_and_no_horovod_settings(tmp_path):
+    shows = 'echo "gpus=$CUDA_VISIBLE_DEVICES workers=${WORKERS-unset} hosts=${HOSTS-unset} $*"'
+    code, out, err = finish(launch(tmp_path, [shows, shows], CUDA_VISIBLE_DEVICES="4,6", WORKERS="4",
+                                   HOSTS="a:2,b:2"))
+    assert code == 0, err
+    lines = sorted(out.splitlines())
+    assert [line.split(" /")[0] for line in lines] == ["[worker 0] gpus=4 workers=unset hosts=unset",
+                                                      "[worker 1] gpus=6 workers=unset hosts=unset"]
+    assert all("--device=multiworker" in line and "--horovod" not in line for line in lines)
+    code, out, err = finish(launch(tmp_path, [shows, shows, shows], CUDA_VISIBLE_DEVICES="4,6"))
+    assert code == 0 and out.count("gpus=4,6 ") == 3, out  # fewer GPUs than workers: all of them
 
 
 def test_a_second_ctrl_c_kills_the_workers(tmp_path):
@@ -131,23 +156,23 @@ def test_a_second_ctrl_c_kills_the_workers(tmp_path):
 def test_bad_settings_and_ports_in_use_are_refused_before_any_worker_starts(tmp_path):
     never = "echo started"
     for settings, workers, message in [
-            ({}, "two", "N=two: give a positive number of workers"),
-            ({}, "0", "N=0: give a positive number of workers"),
+            ({}, "two", "N=two: give a whole number of at least 1"),
+            ({}, "0", "N=0: give a whole number of at least 1"),
             ({"PORT": "65535"}, "2", "PORT=65535: the ports PORT .. PORT+1 must lie within 1-65535"),
-            ({"PORT": "http"}, "2", "PORT=http: the ports"),
-            ({"STOP_GRACE": "soon"}, "2", "STOP_GRACE=soon: give a whole number of seconds"),
+            ({"PORT": "http"}, "2", "PORT=http: give a whole number of at least 1"),
+            ({"STOP_GRACE": "soon"}, "2", "STOP_GRACE=soon: give a whole number of at least 0"),
             ({"PY": str(tmp_path / "nothing")}, "2", "could not run: set PY to the Python")]:
         proc = launch(tmp_path, [never, never], workers=workers, **settings)
         code, out, err = finish(proc)
         assert (code, out) == (2, ""), (settings, workers, err)
-        assert err.startswith("scripts/run_pretraining_multiworker.sh: ") and message in err, err
+        assert err.startswith("run_pretraining_multiworker.sh: ") and message in err, err
     first = free_port_range(3)
     with socket.socket() as taken:
         taken.bind(("", first + 1))
         taken.listen()
         code, out, err = finish(launch(tmp_path, [never] * 3, PORT=str(first)))
     assert (code, out) == (2, "")
-    assert err == (f"scripts/run_pretraining_multiworker.sh: port {first + 1} in use on this host: "
+    assert err == (f"run_pretraining_multiworker.sh: port {first + 1} in use on this host: "
                    "set PORT to the first of 3 free ports\n")
     assert not list(tmp_path.glob("worker_*.pid"))
 

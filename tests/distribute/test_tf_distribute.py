@@ -201,3 +201,21 @@ def test_gpu_checks_training_step_runs_here_on_the_cpu(kwargs):
     from bert_tf.distribute import gpu_check
     losses = gpu_check._micro_step(create_strategy("cpu", **kwargs))
     assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+def test_gpu_checks_horovod_step_reports_a_missing_or_hung_horovodrun(tmp_path, monkeypatch, capsys):
+    """One FAIL line, not a traceback; a hung run is stopped with everything it started."""
+    from bert_tf.distribute import gpu_check
+    monkeypatch.setattr(gpu_check, "RESULTS", [])
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # no horovodrun beside it
+    gpu_check._check_horovod()
+    assert capsys.readouterr().out == (f"FAIL Horovod built with NCCL: horovodrun --check-build: {tmp_path}/horovodrun "
+                                       "cannot run (No such file or directory): rerun scripts/setup.sh\n")
+    hung = gpu_check._run_group(["bash", "-c", f"sleep 300 & echo $! > {tmp_path}/child.pid; wait"], timeout=2)
+    assert hung == ("no answer within 2 s (stopped): a worker hung; see what else holds the GPUs (nvidia-smi)")
+    child = int((tmp_path / "child.pid").read_text())
+    time.sleep(0.2)
+    stat = pathlib.Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z", "the hung run's child still runs"
+    done = gpu_check._run_group(["bash", "-c", "echo '[X] NCCL'; exit 3"], timeout=10)
+    assert (done.returncode, done.stdout) == (3, "[X] NCCL\n")
