@@ -103,7 +103,12 @@ nccl_home() {
 }
 
 variant="$([ "$GPU" = 1 ] && echo nccl || echo cpu)"
-if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
+horovod_fits() {  # the installed Horovod loads, and in GPU mode was built with NCCL (a CPU
+  # build from an earlier set-up would otherwise stay, and fail the NCCL check below forever)
+  "$PY" -c "import horovod.tensorflow" 2>/dev/null || return 1
+  [ "$GPU" = 0 ] || "$VENV/bin/horovodrun" --check-build 2>/dev/null | grep -q '\[X\] NCCL'
+}
+if ! horovod_fits; then
   mkdir -p "$CACHE/wheels/$variant"
   wheel="$(ls "$CACHE"/wheels/$variant/horovod-$HOROVOD_VERSION-*.whl 2>/dev/null | head -1 || true)"
   if [ -z "$wheel" ] && [ "$variant" = cpu ]; then  # a wheel cached by an earlier set-up
@@ -155,7 +160,7 @@ NVIDIA's CUDA toolkit (set CUDA_HOME if it is not /usr/local/cuda), then rerun"
   else
     step "reusing the cached Horovod wheel $wheel"
   fi
-  "${PIP[@]}" "$wheel" || fail "installing $wheel"
+  "${PIP[@]}" --force-reinstall --no-deps "$wheel" || fail "installing $wheel"
 fi
 
 step "checking horovodrun --check-build"
