@@ -11,8 +11,8 @@ setup:
 	scripts/setup.sh
 
 test: setup
-	@case "$(TEST_WORKERS)" in ''|*[!0-9]*) echo "TEST_WORKERS=$(TEST_WORKERS): give a number" \
-	  "of test worker processes (0 runs the suite in one process)" >&2; exit 2;; esac
+	@case "$(TEST_WORKERS)" in auto|logical) ;; ''|*[!0-9]*) echo "TEST_WORKERS=$(TEST_WORKERS): give a" \
+	  "number of test worker processes (0 runs the suite in one process), or auto" >&2; exit 2;; esac
 	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 demo: setup

@@ -52,15 +52,16 @@ for round in $(seq 1 "$ROUNDS"); do
   log="$OUT/round$round.log"
   # tee and grep ignore Ctrl-C (a terminal sends it to the whole group), so that the run's
   # own last lines (a checkpoint written, where) reach the log; the run's status is the demo's
-  rc=0
+  statuses=(0 0)
   "$PY" "$ROOT/run_pretraining.py" "${common[@]}" --do_train --do_eval --num_train_steps=$STEPS \
     --stop_at_step=$steps 2>&1 | (trap '' INT; tee "$log") | (trap '' INT; grep -E "global_step = |Eval results" || true) ||
-    rc=${PIPESTATUS[0]}
-  if [ "$rc" -ne 0 ]; then
-    echo "error: run_pretraining.py ended with exit status $rc; the end of $log:" >&2
+    statuses=("${PIPESTATUS[@]}")
+  if [ "${statuses[0]}" -ne 0 ]; then
+    echo "error: run_pretraining.py ended with exit status ${statuses[0]}; the end of $log:" >&2
     tail -n 20 "$log" >&2
-    exit "$rc"
+    exit "${statuses[0]}"
   fi
+  [ "${statuses[1]}" -eq 0 ] || { echo "error: could not write the log $log (tee failed)" >&2; exit 1; }
   acc=$(grep masked_lm_accuracy "$OUT/model/eval_results.txt" | cut -d' ' -f3)
   echo "== after $steps steps: masked_lm_accuracy = $acc"
 done

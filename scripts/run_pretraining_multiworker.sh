@@ -2,8 +2,9 @@
 # Pretraining on N local workers with tf.distribute (MultiWorkerMirroredStrategy), no Horovod:
 #   DATA_DIR=data/ BERT_CONFIG=bert_config.json OUTPUT_DIR=model_dir scripts/run_pretraining_multiworker.sh 8
 # Each worker is one run_pretraining.py --device=multiworker process with its TF_CONFIG
-# (a cluster of localhost:PORT .. PORT+N-1, default PORT 23456, and its index); with at least
-# N GPUs (those CUDA_VISIBLE_DEVICES lists, or all), worker i sees only the i-th. WORKERS and
+# (a cluster of localhost:PORT .. PORT+N-1, default PORT 23456, and its index); where there are
+# GPUs (those CUDA_VISIBLE_DEVICES lists, or all), worker i sees only the i-th (N GPUs at
+# least; CUDA_VISIBLE_DEVICES= keeps the workers on the CPUs). WORKERS and
 # HOSTS (Horovod's settings in run_pretraining.sh) are not passed on. --train_batch_size is the
 # GLOBAL batch. Worker output is prefixed "[worker i]". The N ports must be free on this host
 # (checked first: exit 2 naming the ones in use).
@@ -11,7 +12,8 @@
 # run STOP_GRACE seconds later (default 30: a worker waiting on a dead peer cannot finish); the
 # job exits with the failed worker's status, and rerunning resumes from the last checkpoint.
 # Ctrl-C or SIGTERM to this script is passed on as SIGTERM: the workers finish their loop,
-# write a checkpoint and stop; a second Ctrl-C kills them.
+# the chief writes a checkpoint, and they stop; a second Ctrl-C kills them (so does it a
+# worker still starting: TensorFlow ignores SIGTERM while the cluster forms).
 # Several hosts: start run_pretraining.py --device=multiworker on each with a TF_CONFIG that
 # lists every host (see docs/devices.md). Extra arguments go to run_pretraining.py; other
 # settings as scripts/run_pretraining.sh.
@@ -46,14 +48,18 @@ EOF
 
 hosts=""
 for ((i = 0; i < N; i++)); do hosts+="${hosts:+, }\"localhost:$((PORT + i))\""; done
-# The GPUs to hand out, one per worker when there are enough: CUDA_VISIBLE_DEVICES's if set
-# (empty: none), else every GPU nvidia-smi lists
+# The GPUs to hand out, one per worker: CUDA_VISIBLE_DEVICES's if set (empty: none, the
+# workers train on the CPUs), else every GPU nvidia-smi lists
 if [ -n "${CUDA_VISIBLE_DEVICES+set}" ]; then
   IFS=, read -ra gpu_ids <<< "$CUDA_VISIBLE_DEVICES"
 else
   gpu_ids=()
   count=$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' || true)
   for ((g = 0; g < count; g++)); do gpu_ids+=("$g"); done
+fi
+if [ "${#gpu_ids[@]}" -gt 0 ] && [ "${#gpu_ids[@]}" -lt "$N" ]; then
+  setting_error "N=$N workers for ${#gpu_ids[@]} GPU(s) (${gpu_ids[*]}): each worker takes one; use N <= ${#gpu_ids[@]}," \
+    "or CUDA_VISIBLE_DEVICES= to train on the CPUs"
 fi
 
 pids=()
@@ -73,32 +79,35 @@ trap 'on_signal 130' INT
 trap 'on_signal 143' TERM
 for ((i = 0; i < N; i++)); do
   [ "$signalled" -eq 0 ] || break  # stopped while starting: start no more
-  visible="${CUDA_VISIBLE_DEVICES-}"
-  [ "${#gpu_ids[@]}" -ge "$N" ] && visible="${gpu_ids[i]}"
+  gpu=()
+  [ "${#gpu_ids[@]}" -eq 0 ] || gpu=(CUDA_VISIBLE_DEVICES="${gpu_ids[i]}")
   # WORKERS and HOSTS would make run_pretraining.sh start Horovod; the prefixer ignores
-  # Ctrl-C (a terminal sends it to the whole group) so that the workers' last lines get out
-  env -u WORKERS -u HOSTS \
+  # Ctrl-C and SIGTERM (a terminal or a scheduler may signal the whole group), so that the
+  # workers' last lines get out
+  env -u WORKERS -u HOSTS "${gpu[@]}" \
     TF_CONFIG="{\"cluster\": {\"worker\": [$hosts]}, \"task\": {\"type\": \"worker\", \"index\": $i}}" \
-    CUDA_VISIBLE_DEVICES="$visible" DEVICE=multiworker PY="$PY" \
-    "$HERE/run_pretraining.sh" "$@" > >(trap '' INT; exec sed -u "s/^/[worker $i] /") 2>&1 &
+    DEVICE=multiworker PY="$PY" \
+    "$HERE/run_pretraining.sh" "$@" > >(trap '' INT TERM; exec sed -u "s/^/[worker $i] /") 2>&1 &
   pids+=($!)
 done
+# a signal between a start and its pid being noted: the stop reaches every worker
+[ "$signalled" -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true
 
-# Wait for every worker. The first to end with a failure (or stopped on request) stops the
-# others: SIGTERM, then SIGKILL after STOP_GRACE seconds (a worker whose peer is gone cannot
-# finish its loop, and one still starting ignores SIGTERM).
+# Wait for every worker. The first failure stops the others: SIGTERM, then SIGKILL after
+# STOP_GRACE seconds (a worker whose peer is gone cannot finish its loop). After Ctrl-C, a
+# worker that stopped as asked (130, 143) is no failure: the chief may still be writing the
+# checkpoint, and only a second Ctrl-C kills.
 status=0
 watchdog=""
 worker_ended() {  # $1: its exit status
   [ "$1" -ne 0 ] && [ "$status" -eq 0 ] || return 0
+  if [ "$signalled" -ne 0 ] && { [ "$1" -eq 130 ] || [ "$1" -eq 143 ]; }; then return 0; fi
   status=$1
   [ "${#running[@]}" -gt 0 ] || return 0
-  if [ "$signalled" -eq 0 ]; then
-    echo "a worker failed (exit $1): stopping the others (killed if still running in $STOP_GRACE s)" >&2
-    kill -TERM "${running[@]}" 2>/dev/null || true
-  fi
+  echo "a worker failed (exit $1): stopping the others (killed if still running in $STOP_GRACE s)" >&2
+  kill -TERM "${running[@]}" 2>/dev/null || true
   ( sleep "$STOP_GRACE" </dev/null >/dev/null 2>&1
-    echo "scripts/run_pretraining_multiworker.sh: workers still running $STOP_GRACE s after one ended: killed" >&2
+    echo "scripts/run_pretraining_multiworker.sh: workers still running $STOP_GRACE s after one failed: killed" >&2
     kill -KILL "${running[@]}" 2>/dev/null ) &
   watchdog=$!
 }
@@ -116,10 +125,15 @@ while [ "${#running[@]}" -gt 0 ]; do
   for pid in "${ended[@]}"; do
     rc=0
     wait "$pid" 2>/dev/null || rc=$?  # its status, kept by bash after it was reaped
+    if [ "$rc" -lt 0 ]; then
+      # bash 5.2 loses the status (-1) of a worker that ended while a signal's trap ran: after
+      # Ctrl-C or SIGTERM, a worker stopping as asked; otherwise a failure of unknown status
+      [ "$signalled" -ne 0 ] && rc=$signalled || rc=1
+    fi
     worker_ended "$rc"
   done
 done
 [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null || true
-# Stopped on request (the workers' own status for it is 143): this script's signal status
-if [ "$signalled" -ne 0 ] && { [ "$status" -eq 0 ] || [ "$status" -eq 143 ]; }; then status=$signalled; fi
+# Stopped on request (the workers' own status for it is 143 or 130): this script's signal status
+[ "$status" -ne 0 ] || status=$signalled
 exit "$status"

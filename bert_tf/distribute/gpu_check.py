@@ -127,7 +127,10 @@ def _run_group(command, timeout):
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended meanwhile
+            pass
         proc.communicate()
         return f"no answer within {timeout} s (stopped): a worker hung; see what else holds the GPUs (nvidia-smi)"
     return subprocess.CompletedProcess(command, proc.returncode, out, err)

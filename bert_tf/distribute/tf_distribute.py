@@ -227,7 +227,7 @@ def _mirrored(logical_devices):
 
 def _multiworker():
     """MultiWorkerMirroredStrategy from TF_CONFIG: ring collectives, NCCL on GPUs."""
-    workers, index = _cluster_from_tf_config()
+    task, address = _cluster_from_tf_config()
     import tensorflow as tf
     implementation = tf.distribute.experimental.CommunicationImplementation
     options = tf.distribute.experimental.CommunicationOptions(
@@ -235,37 +235,42 @@ def _multiworker():
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     except tf.errors.OpError as e:
-        raise UserError(_join_failure(workers[index], index, e.message)) from e
+        raise UserError(_join_failure(task, address, e.message)) from e
     _let_sigterm_end_the_process()
     return strategy
 
 
 def _cluster_from_tf_config():
-    """(the workers' host:port addresses, this worker's index), checked before any server starts."""
+    """(this task, as "worker 1", and its host:port), every address checked before any server starts."""
     text = os.environ.get("TF_CONFIG")
     if not text:
         raise UserError("--device=multiworker needs TF_CONFIG (the cluster and this worker's index); "
                         "scripts/run_pretraining_multiworker.sh sets it for local workers")
     try:
         config = json.loads(text)
-        workers = config["cluster"]["worker"]
+        task_type = config["task"].get("type", "worker")
+        if task_type not in ("worker", "chief"):
+            raise ValueError(f"task.type {task_type!r} is not worker or chief")
+        tasks = config["cluster"][task_type]
         index = int(config["task"]["index"])
-        if config["task"].get("type", "worker") not in ("worker", "chief") or not 0 <= index < len(workers):
-            raise ValueError("task.index outside cluster.worker")
+        if not 0 <= index < len(tasks):
+            raise ValueError(f"task.index outside cluster.{task_type}")
+        jobs = {job: list(config["cluster"].get(job, [])) for job in ("chief", "worker")}
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"TF_CONFIG is not a cluster spec of workers ({e}): expected "
                         '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}') from e
-    for i, address in enumerate(workers):
-        host, _, port = str(address).rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UserError(f"TF_CONFIG: worker {i}'s address {address!r} is not host:port "
-                            "with a port from 1 to 65535")
-    return workers, index
+    for job, addresses in jobs.items():
+        for i, address in enumerate(addresses):
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise UserError(f"TF_CONFIG: {job} {i}'s address {address!r} is not host:port "
+                                "with a port from 1 to 65535")
+    return f"{task_type} {index}", tasks[index]
 
 
-def _join_failure(address, index, message):
-    """One line for a worker whose gRPC server or cluster connection could not start."""
-    line = f"TF_CONFIG: worker {index} ({address}) could not start: {message.strip().splitlines()[0]}"
+def _join_failure(task, address, message):
+    """One line for a task whose gRPC server or cluster connection could not start."""
+    line = f"TF_CONFIG: {task} ({address}) could not start: {message.strip().splitlines()[0]}"
     if "Could not start gRPC server" in message:
         port = address.rpartition(":")[2]
         line += (f"; port {port} is in use or not allowed on this host: choose a free port "

@@ -386,7 +386,7 @@ class Estimator:
                 saved.save(step)
                 rollbacks = 0
             if stopping:
-                raise stop.stopped(step, saved.latest)
+                raise stop.stopped(step, saved.latest if saved.is_chief else None)  # others write none
         return step
 
     def _run_loop(self, iterator, num_steps):

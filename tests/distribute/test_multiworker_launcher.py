@@ -25,11 +25,12 @@ LAUNCHER = ROOT / "scripts" / "run_pretraining_multiworker.sh"
 
 def stand_in_python(tmp_path, behaviours):
     """A `PY` for the launcher: the ports check runs in the real Python; worker i (from its
-    TF_CONFIG) writes its pid to worker_i.pid, then runs behaviours[i] (shell)."""
+    TF_CONFIG) runs behaviours[i] (shell), where `ready` writes its pid to worker_i.pid (after
+    its traps are set, so that a test may signal it then)."""
     script = tmp_path / "python"
     lines = ["#!/usr/bin/env bash", f'[ "$1" = - ] && exec {sys.executable} "$@"', 'case "$TF_CONFIG" in']
     lines += [f"""  *'"index": {i}}}'*) i={i};;""" for i in range(len(behaviours))]
-    lines += ["esac", f"echo $$ > {tmp_path}/worker_$i.pid", "case $i in"]
+    lines += ["esac", f"ready() {{ echo $$ > {tmp_path}/worker_$i.pid; }}", "case $i in"]
     lines += [f"  {i}) {body};;" for i, body in enumerate(behaviours)]
     script.write_text("\n".join(lines + ["esac", ""]))
     script.chmod(0o755)
@@ -38,7 +39,8 @@ def stand_in_python(tmp_path, behaviours):
 
 def stops_on_sigterm(says):
     """A worker that, on SIGTERM, says so and exits 143 (as bert_tf's training loop does)."""
-    return f"sleep 300 >/dev/null 2>&1 & trap 'kill $!; echo {says}; exit 143' TERM; wait"
+    return (f"sleep 300 >/dev/null 2>&1 & trap 'trap \"\" TERM; kill $! 2>/dev/null; echo {says}; exit 143' TERM; "
+            "ready; wait")
 
 
 def launch(tmp_path, behaviours, workers=None, **settings):
@@ -86,18 +88,20 @@ def test_all_workers_done_is_a_clean_exit(tmp_path):
 def test_a_failed_worker_stops_the_others_and_one_that_ignores_sigterm_is_killed(tmp_path):
     # worker 0 ignores SIGTERM, as a TensorFlow worker does while it waits for its peers
     start = time.time()
-    code, _, err = finish(launch(tmp_path, ["trap '' TERM; exec sleep 300", "sleep 1; exit 3"],
+    code, _, err = finish(launch(tmp_path, ["trap '' TERM; ready; exec sleep 300",
+                                            f"while [ ! -s {tmp_path}/worker_0.pid ]; do sleep 0.05; done; exit 3"],
                                  STOP_GRACE="2"))
     assert code == 3, err
     assert time.time() - start < 30
     assert "a worker failed (exit 3): stopping the others (killed if still running in 2 s)" in err
-    assert "workers still running 2 s after one ended: killed" in err
+    assert "workers still running 2 s after one failed: killed" in err
     assert not alive(tmp_path / "worker_0.pid")
 
 
 def test_a_worker_that_stops_on_sigterm_is_not_killed(tmp_path):
     code, out, err = finish(launch(tmp_path, [stops_on_sigterm("stopped"),
-                                              "sleep 1; exit 3"], STOP_GRACE="20"))
+                                              f"while [ ! -s {tmp_path}/worker_0.pid ]; do sleep 0.05; done; exit 3"],
+                                   STOP_GRACE="20"))
     assert code == 3 and "[worker 0] stopped" in out
     assert "a worker failed (exit 3)" in err and "killed" not in err.replace("killed if", "")
 
@@ -106,7 +110,6 @@ def test_ctrl_c_is_passed_on_as_sigterm(tmp_path):
     stop = stops_on_sigterm("checkpoint written")
     proc = launch(tmp_path, [stop, stop])
     wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
-    time.sleep(0.5)  # the workers' traps are set right after their pid files
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole group
     code, out, err = finish(proc)
     assert code == 130, err  # as Ctrl-C on one process: the workers stopped as asked (143)
@@ -114,16 +117,35 @@ def test_ctrl_c_is_passed_on_as_sigterm(tmp_path):
     assert "stopping the workers: they finish their loop and write a checkpoint" in err
 
 
-def test_after_ctrl_c_a_worker_left_waiting_is_killed_once_another_has_stopped(tmp_path):
-    proc = launch(tmp_path, [stops_on_sigterm("checkpoint written"), "trap '' TERM; exec sleep 300"],
-                  STOP_GRACE="2")
+def test_sigterm_to_the_whole_group_as_a_scheduler_sends_it(tmp_path):
+    stop = stops_on_sigterm("checkpoint written")
+    proc = launch(tmp_path, [stop, stop])
     wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
-    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    code, out, err = finish(proc)
+    assert code == 143 and out.count("checkpoint written") == 2, (out, err)  # the prefixers lived on
+
+
+def test_after_ctrl_c_the_chief_may_take_its_time_to_write_the_checkpoint(tmp_path):
+    saving = ("sleep 300 >/dev/null 2>&1 & trap 'kill $!; echo saving; sleep 3; echo saved; exit 143' TERM; "
+              "ready; wait")
+    proc = launch(tmp_path, [saving, stops_on_sigterm("stopped")], STOP_GRACE="1")
+    wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
     proc.send_signal(signal.SIGINT)
     code, out, err = finish(proc, timeout=30)
-    assert code == 130 and "[worker 0] checkpoint written" in out, err
-    assert "workers still running 2 s after one ended: killed" in err
-    assert not alive(tmp_path / "worker_1.pid")
+    assert code == 130 and "[worker 0] saved" in out and "[worker 1] stopped" in out, (out, err)
+    assert "killed" not in err
+
+
+def test_after_ctrl_c_a_failed_worker_still_gets_the_others_killed(tmp_path):
+    proc = launch(tmp_path, ["trap '' TERM; ready; exec sleep 300",
+                             "sleep 300 >/dev/null 2>&1 & trap 'kill $!; exit 1' TERM; ready; wait"], STOP_GRACE="2")
+    wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc, timeout=30)
+    assert code == 1, err
+    assert "workers still running 2 s after one failed: killed" in err
+    assert not alive(tmp_path / "worker_0.pid")
 
 
 def test_workers_get_one_gpu_each_and_no_horovod_settings(tmp_path):
@@ -135,15 +157,18 @@ def test_workers_get_one_gpu_each_and_no_horovod_settings(tmp_path):
     assert [line.split(" /")[0] for line in lines] == ["[worker 0] gpus=4 workers=unset hosts=unset",
                                                       "[worker 1] gpus=6 workers=unset hosts=unset"]
     assert all("--device=multiworker" in line and "--horovod" not in line for line in lines)
+    code, out, err = finish(launch(tmp_path, [shows, shows], CUDA_VISIBLE_DEVICES=""))
+    assert code == 0 and out.count("gpus= ") == 2, out  # none: the CPUs
     code, out, err = finish(launch(tmp_path, [shows, shows, shows], CUDA_VISIBLE_DEVICES="4,6"))
-    assert code == 0 and out.count("gpus=4,6 ") == 3, out  # fewer GPUs than workers: all of them
+    assert (code, out) == (2, "") and err == ("run_pretraining_multiworker.sh: N=3 workers for 2 GPU(s) (4 6): "
+                                              "each worker takes one; use N <= 2, or CUDA_VISIBLE_DEVICES= "
+                                              "to train on the CPUs\n")
 
 
 def test_a_second_ctrl_c_kills_the_workers(tmp_path):
-    stubborn = "trap 'echo finishing the loop' TERM; while :; do sleep 0.1; done"
+    stubborn = "trap 'echo finishing the loop' TERM; ready; while :; do sleep 0.1; done"
     proc = launch(tmp_path, [stubborn, stubborn])
     wait_for([tmp_path / "worker_0.pid", tmp_path / "worker_1.pid"])
-    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
@@ -158,6 +183,7 @@ def test_bad_settings_and_ports_in_use_are_refused_before_any_worker_starts(tmp_
     for settings, workers, message in [
             ({}, "two", "N=two: give a whole number of at least 1"),
             ({}, "0", "N=0: give a whole number of at least 1"),
+            ({}, "18446744073709551617", "N=18446744073709551617: give a whole number of at least 1"),
             ({"PORT": "65535"}, "2", "PORT=65535: the ports PORT .. PORT+1 must lie within 1-65535"),
             ({"PORT": "http"}, "2", "PORT=http: give a whole number of at least 1"),
             ({"STOP_GRACE": "soon"}, "2", "STOP_GRACE=soon: give a whole number of at least 0"),

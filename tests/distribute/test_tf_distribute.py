@@ -55,6 +55,14 @@ def test_bad_tf_distribute_settings_are_clear(monkeypatch):
                                                     "task": {"type": "worker", "index": 0}}))
         with pytest.raises(UserError, match=f"worker 1's address '{address}' is not host:port"):
             create_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["localhost"], "worker": ["localhost:2"]},
+                                                "task": {"type": "chief", "index": 0}}))
+    with pytest.raises(UserError, match="chief 0's address 'localhost' is not host:port"):
+        create_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:2"]},
+                                                "task": {"type": "ps", "index": 0}}))
+    with pytest.raises(UserError, match="task.type 'ps' is not worker or chief"):
+        create_strategy("multiworker")
     with pytest.raises(UserError, match="logical_devices=0: a positive count"):
         create_strategy("mirrored", options={"logical_devices": "0"})
     with pytest.raises(UserError, match="--device=mirrored does not take nccl"):
