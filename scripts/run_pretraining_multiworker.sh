@@ -12,7 +12,7 @@
 # run STOP_GRACE seconds later (default 30: a worker waiting on a dead peer cannot finish); the
 # job exits with the failed worker's status, and rerunning resumes from the last checkpoint.
 # Ctrl-C or SIGTERM to this script is passed on as SIGTERM: the workers finish their loop,
-# the chief writes a checkpoint, and they stop; a second Ctrl-C kills them (so does it a
+# the chief writes a checkpoint, and they stop; a second Ctrl-C kills them (needed for a
 # worker still starting: TensorFlow ignores SIGTERM while the cluster forms).
 # Several hosts: start run_pretraining.py --device=multiworker on each with a TF_CONFIG that
 # lists every host (see docs/devices.md). Extra arguments go to run_pretraining.py; other
