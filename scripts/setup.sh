@@ -160,7 +160,10 @@ NVIDIA's CUDA toolkit (set CUDA_HOME if it is not /usr/local/cuda), then rerun"
   else
     step "reusing the cached Horovod wheel $wheel"
   fi
-  "${PIP[@]}" --force-reinstall --no-deps "$wheel" || fail "installing $wheel"
+  if "$PY" -m pip show -q horovod >/dev/null 2>&1; then  # the build that does not fit
+    "$PY" -m pip uninstall -y -q horovod || fail "removing the installed Horovod"
+  fi
+  "${PIP[@]}" "$wheel" || fail "installing $wheel"
 fi
 
 step "checking horovodrun --check-build"
