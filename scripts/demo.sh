@@ -15,8 +15,6 @@ source "$ROOT/scripts/check_settings.sh"
 need_count DEMO_STEPS
 need_count DEMO_ROUNDS
 (( DEMO_ROUNDS <= DEMO_STEPS )) || setting_error "DEMO_ROUNDS=$DEMO_ROUNDS: at most DEMO_STEPS ($DEMO_STEPS)"
-STEPS=$DEMO_STEPS
-ROUNDS=$DEMO_ROUNDS
 SEQ=64; PRED=10
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 mkdir -p "$OUT"
@@ -45,15 +43,15 @@ rm -rf "$OUT/data" "$OUT/model"
 common=(--bert_config_file="$OUT/bert_config.json" --input_files_dir="$OUT/data"
         --output_dir="$OUT/model" --max_seq_length=$SEQ --max_predictions_per_seq=$PRED
         --train_batch_size=32 --eval_batch_size=64 --learning_rate=1e-3
-        --num_warmup_steps=$((STEPS / 10)) --iterations_per_loop=50 --display_loss_steps=50
-        --save_checkpoints_steps=$((STEPS / ROUNDS)) --max_eval_steps=10 --use_xla)
-for round in $(seq 1 "$ROUNDS"); do
-  steps=$((STEPS * round / ROUNDS))
+        --num_warmup_steps=$((DEMO_STEPS / 10)) --iterations_per_loop=50 --display_loss_steps=50
+        --save_checkpoints_steps=$((DEMO_STEPS / DEMO_ROUNDS)) --max_eval_steps=10 --use_xla)
+for round in $(seq 1 "$DEMO_ROUNDS"); do
+  steps=$((DEMO_STEPS * round / DEMO_ROUNDS))
   log="$OUT/round$round.log"
   # tee and grep ignore Ctrl-C (a terminal sends it to the whole group), so that the run's
   # own last lines (a checkpoint written, where) reach the log; the run's status is the demo's
   statuses=(0 0)
-  "$PY" "$ROOT/run_pretraining.py" "${common[@]}" --do_train --do_eval --num_train_steps=$STEPS \
+  "$PY" "$ROOT/run_pretraining.py" "${common[@]}" --do_train --do_eval --num_train_steps=$DEMO_STEPS \
     --stop_at_step=$steps 2>&1 | (trap '' INT; tee "$log") | (trap '' INT; grep -E "global_step = |Eval results" || true) ||
     statuses=("${PIPESTATUS[@]}")
   if [ "${statuses[0]}" -ne 0 ]; then

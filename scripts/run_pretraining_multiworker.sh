@@ -30,21 +30,10 @@ need_count PORT
 (( PORT + N - 1 <= 65535 )) || setting_error "PORT=$PORT: the ports PORT .. PORT+$((N - 1)) must lie within 1-65535"
 need_count STOP_GRACE 0
 
-# The ports TensorFlow's servers will listen on (all interfaces), bound here first to find
-# the ones in use (a port merely waiting out a closed connection counts as free, as for TF).
-busy=$("$PY" - "$PORT" "$N" 2>/dev/null <<'EOF'
-import socket, sys
-first, count = int(sys.argv[1]), int(sys.argv[2])
-for port in range(first, first + count):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("", port))
-        except OSError:
-            print(port, end=" ")
-EOF
-) || setting_error "PY=$PY could not run: set PY to the Python of the bert_tf environment"
-[ -z "$busy" ] || setting_error "port ${busy% } in use on this host: set PORT to the first of $N free ports"
+# The ports TensorFlow's servers will listen on, the ones in use named before any worker starts
+busy=$("$PY" -m bert_tf.distribute.ports "$PORT" "$N" 2>/dev/null) ||
+  setting_error "PY=$PY could not run: set PY to the Python of the bert_tf environment"
+[ -z "$busy" ] || setting_error "port $busy in use on this host: set PORT to the first of $N free ports"
 
 hosts=""
 for ((i = 0; i < N; i++)); do hosts+="${hosts:+, }\"localhost:$((PORT + i))\""; done

@@ -190,23 +190,13 @@ def python_pid(script, marker, within):
 def free_port_range(count):
     """The first of `count` consecutive ports free on this host (as the multiworker launcher
     needs: PORT .. PORT+N-1). Another process may still take one before the job binds it."""
+    from bert_tf.distribute.ports import busy_ports  # here: conftest sets the environment first
     for _ in range(100):
         with socket.socket() as probe:
             probe.bind(("", 0))
             first = probe.getsockname()[1]
-        if first + count > 65536:
-            continue
-        sockets = []
-        try:
-            for port in range(first, first + count):
-                sockets.append(socket.socket())
-                sockets[-1].bind(("", port))
+        if first + count <= 65536 and not busy_ports(first, count):
             return first
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
     raise RuntimeError(f"no {count} consecutive free ports found")
 
 

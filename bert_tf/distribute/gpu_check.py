@@ -135,5 +135,6 @@ def _run_group(command, timeout):
         return f"no answer within {timeout} s (stopped): a worker hung; see what else holds the GPUs (nvidia-smi)"
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
+
 if __name__ == "__main__":
     sys.exit(main())

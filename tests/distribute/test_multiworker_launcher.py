@@ -24,11 +24,11 @@ LAUNCHER = ROOT / "scripts" / "run_pretraining_multiworker.sh"
 
 
 def stand_in_python(tmp_path, behaviours):
-    """A `PY` for the launcher: the ports check runs in the real Python; worker i (from its
+    """A `PY` for the launcher: the ports check (`-m`) runs in the real Python; worker i (from its
     TF_CONFIG) runs behaviours[i] (shell), where `ready` writes its pid to worker_i.pid (after
     its traps are set, so that a test may signal it then)."""
     script = tmp_path / "python"
-    lines = ["#!/usr/bin/env bash", f'[ "$1" = - ] && exec {sys.executable} "$@"', 'case "$TF_CONFIG" in']
+    lines = ["#!/usr/bin/env bash", f'[ "$1" = -m ] && exec {sys.executable} "$@"', 'case "$TF_CONFIG" in']
     lines += [f"""  *'"index": {i}}}'*) i={i};;""" for i in range(len(behaviours))]
     lines += ["esac", f"ready() {{ echo $$ > {tmp_path}/worker_$i.pid; }}", "case $i in"]
     lines += [f"  {i}) {body};;" for i, body in enumerate(behaviours)]
